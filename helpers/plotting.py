@@ -1,0 +1,110 @@
+"""Show images and what a network thinks they are. Plotting only: the numbers come from other modules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+Prediction = Sequence[tuple[str, float]]  # one image's top-k (label, probability), as helpers.imagenet.predict
+
+
+def to_display(image: Any) -> np.ndarray:
+    """An image as a NumPy array that ``imshow`` shows faithfully: (H, W, 3) float in [0, 1], or (H, W).
+
+    Accepts a tensor (1, C, H, W), (C, H, W) or (H, W) in [0, 1], or a NumPy array (H, W) / (H, W, C)
+    (uint8, bool or float in [0, 1]). Raises ``ValueError`` for anything else.
+    """
+    if isinstance(image, torch.Tensor):
+        array = image.detach().to("cpu", torch.float32)
+        if array.ndim == 4:
+            if array.shape[0] != 1:
+                raise ValueError(f"to_display shows one image; got a batch of shape {tuple(array.shape)}")
+            array = array[0]
+        if array.ndim == 3:
+            if array.shape[0] not in (1, 3):
+                raise ValueError(f"a tensor image must be (C, H, W) with C in 1, 3; got {tuple(array.shape)}")
+            array = array.permute(1, 2, 0)
+        array = array.numpy()
+    else:
+        array = np.asarray(image)
+        if array.dtype == np.uint8:
+            array = array / 255.0
+        elif array.dtype == np.bool_:
+            array = array.astype(np.float32)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ValueError(f"cannot show an image of shape {array.shape}")
+    if not np.isfinite(array).all() or array.min() < -1e-6 or array.max() > 1 + 1e-6:
+        raise ValueError("image values must be finite and in [0, 1]")
+    return np.clip(array, 0.0, 1.0)
+
+
+def show_image(image: Any, title: str | None = None, ax: plt.Axes | None = None) -> plt.Axes:
+    """Show one image without axes ticks; returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    array = to_display(image)
+    ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int = 4) -> plt.Figure:
+    """Show a batch (a tensor (N, C, H, W) or a list of images) in a grid; returns the figure."""
+    items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
+    if not items:
+        raise ValueError("no images to show")
+    if titles is not None and len(titles) != len(items):
+        raise ValueError(f"{len(titles)} titles for {len(items)} images")
+    ncols = max(1, min(ncols, len(items)))
+    nrows = -(-len(items) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index < len(items):
+            show_image(items[index], titles[index] if titles else None, ax=ax)
+        else:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def plot_topk(prediction: Prediction, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+    """A horizontal bar chart of one image's top-k (label, probability), the most probable on top."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 0.5 + 0.4 * len(prediction)))
+    labels = [label for label, _ in prediction][::-1]
+    probabilities = [probability for _, probability in prediction][::-1]
+    bars = ax.barh(range(len(labels)), probabilities, color="tab:blue")
+    bars[-1].set_color("tab:orange")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    for y, p in enumerate(probabilities):
+        ax.text(min(p + 0.02, 0.85), y, f"{p:.2f}", va="center", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_predictions(images: Any, predictions: Sequence[Prediction], titles: Sequence[str] | None = None) -> plt.Figure:
+    """One row per image: the image, and beside it the bar chart of its top-k predictions.
+
+    ``predictions`` is what :func:`helpers.imagenet.predict` returns for ``images``.
+    """
+    items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
+    if len(items) != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions for {len(items)} images")
+    fig, axes = plt.subplots(len(items), 2, figsize=(7.5, 2.6 * len(items)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.3]})
+    for row, (image, prediction) in enumerate(zip(items, predictions)):
+        show_image(image, titles[row] if titles else None, ax=axes[row, 0])
+        plot_topk(prediction, ax=axes[row, 1])
+    fig.tight_layout()
+    return fig

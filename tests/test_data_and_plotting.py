@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import data, figures, plotting
+from helpers.imagenet import preprocess
+
+
+def test_sample_photos_are_uint8_rgb_and_fresh_copies():
+    photos = data.sample_photos()
+    assert set(photos) == {"cat", "coffee", "astronaut", "rocket"}
+    for name, photo in photos.items():
+        assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3, name
+    assert data.cat_image().shape == (300, 451, 3)
+    first = data.cat_image()
+    first[:] = 0
+    assert data.cat_image().max() > 0, "a caller's change leaked into the next call"
+
+
+def test_horse_silhouette_is_a_boolean_mask():
+    horse = data.horse_silhouette()
+    assert horse.dtype == np.bool_ and horse.shape == (328, 400)
+    assert 0.05 < (~horse).mean() < 0.6  # the horse covers part of the picture
+
+
+def test_to_display_accepts_tensors_and_arrays():
+    x = preprocess(data.cat_image())
+    assert plotting.to_display(x).shape == (224, 224, 3)
+    assert plotting.to_display(x[0]).shape == (224, 224, 3)
+    assert plotting.to_display(data.cat_image()).max() <= 1.0
+    assert plotting.to_display(data.horse_silhouette()).shape == (328, 400)
+    with pytest.raises(ValueError, match="batch"):
+        plotting.to_display(torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        plotting.to_display(torch.rand(3, 8, 8) * 3)
+
+
+def test_show_predictions_draws_one_row_per_image_with_the_labels():
+    images = torch.rand(2, 3, 16, 16)
+    predictions = [[("tabby", 0.6), ("tiger cat", 0.3)], [("espresso", 0.9), ("cup", 0.05)]]
+    fig = plotting.show_predictions(images, predictions, titles=["a", "b"])
+    assert len(fig.axes) == 4
+    tick_labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert tick_labels == ["tiger cat", "tabby"]  # most probable on top
+    with pytest.raises(ValueError, match="predictions"):
+        plotting.show_predictions(images, predictions[:1])
+
+
+def test_show_images_lays_out_a_grid():
+    fig = plotting.show_images(torch.rand(5, 3, 8, 8), titles=list("abcde"), ncols=3)
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
+    with pytest.raises(ValueError, match="titles"):
+        plotting.show_images(torch.rand(2, 3, 8, 8), titles=["a"])
+
+
+def test_figures_regenerate_into_a_folder(tmp_path, root):
+    written = figures.make_figures(tmp_path)
+    assert [p.name for p in written] == list(figures.FIGURES)
+    for path in written:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 400
+        committed = root / "images" / path.name
+        assert committed.is_file(), f"{committed.name} is not committed; run python -m helpers.figures"
