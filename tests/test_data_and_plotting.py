@@ -9,13 +9,22 @@ from helpers.imagenet import preprocess
 
 def test_sample_photos_are_uint8_rgb_and_fresh_copies():
     photos = data.sample_photos()
-    assert set(photos) == {"cat", "coffee", "astronaut", "rocket"}
+    assert set(photos) == {"cat", "coffee", "astronaut", "rocket", "camera"}
     for name, photo in photos.items():
         assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3, name
     assert data.cat_image().shape == (300, 451, 3)
     first = data.cat_image()
     first[:] = 0
     assert data.cat_image().max() > 0, "a caller's change leaked into the next call"
+
+
+def test_photo_batch_holds_each_photo_and_its_mirror_image():
+    batch, names = data.photo_batch(size=32)
+    assert batch.shape == (10, 3, 32, 32) and len(names) == 10
+    assert names[:2] == ["cat", "cat (mirrored)"]
+    assert torch.equal(batch[1], batch[0].flip(-1))
+    assert batch.min() >= 0 and batch.max() <= 1
+    assert data.photo_batch(size=32, mirrored=False)[0].shape == (5, 3, 32, 32)
 
 
 def test_horse_silhouette_is_a_boolean_mask():
