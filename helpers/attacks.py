@@ -193,6 +193,66 @@ def pgd(
     return x_adv
 
 
+def query_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | int | None = None,
+    *,
+    grad_fn: GradFn,
+    eps: float,
+    alpha: float,
+    max_steps: int,
+    norm: str = "linf",
+    targeted: bool = False,
+) -> dict[str, torch.Tensor]:
+    """A black-box attack that stops on each image as soon as it succeeds, counting its queries.
+
+    The same steps as :func:`pgd` driven by ``grad_fn`` (e.g. :class:`helpers.gradients.NES`), but each
+    step only for the images not yet fooled, and one more query per image to check it. Returns
+    ``{"x_adv": (N, C, H, W), "queries": (N,) int64 spent on each image, "success": (N,) bool}``.
+    """
+    check_images(x, channels=None)
+    eps, alpha = _check_eps(eps), _check_eps(alpha, "alpha")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    x = x.detach()
+    with attacking(model):
+        y = _labels(model, x, y, targeted)
+        queries = torch.ones(len(x), dtype=torch.int64)  # the check of the clean image
+
+        def fooled(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                hit = model(images).argmax(dim=1) == labels
+            return (hit if targeted else ~hit).cpu()
+
+        success = fooled(x, y)
+        x_adv = x.clone()
+        for _ in range(max_steps):
+            active = (~success).nonzero().flatten()
+            if len(active) == 0 or eps == 0:
+                break
+            before = getattr(grad_fn, "queries", 0)
+            xa, xo, ya = x_adv[active], x[active], y[active]
+            g = grad_fn(_loss_fn(model, ya, targeted), xa)
+            spent = (getattr(grad_fn, "queries", 0) - before) // len(active) if hasattr(grad_fn, "queries") else 1
+            step = alpha * (g.sign() if norm == "linf" else g / _per_example_norm(g).clamp_min(1e-12))
+            x_adv[active] = project(xa + step, xo, eps, norm)
+            queries[active] += spent + 1
+            success[active] = fooled(x_adv[active], ya)
+    return {"x_adv": x_adv, "queries": queries, "success": success}
+
+
+def random_perturbation(x: torch.Tensor, eps: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The baseline an attack must beat: ``clamp(x + eps * s, 0, 1)`` with random signs ``s`` (a random
+    corner of the L-inf ball, as large as FGSM's step but blind to the gradient)."""
+    check_images(x, channels=None)
+    eps = _check_eps(eps)
+    signs = torch.randint(0, 2, x.shape, generator=generator).to(x.device, x.dtype) * 2 - 1
+    return (x.detach() + eps * signs).clamp(0.0, 1.0)
+
+
 # --------------------------------------------------------------------------------------------------
 # Optimisation attacks: fooling images and targeted attacks that stay close
 
@@ -288,6 +348,16 @@ def _optimise(model, x, target, *, steps, lr, lam, confidence, progress, descrip
 
 # --------------------------------------------------------------------------------------------------
 # Measuring attacks
+
+
+@torch.no_grad()
+def perturbation_size(x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The size of ``x_adv - x`` per image: ``{"linf": (N,), "l2": (N,)}`` in [0, 1] pixel units
+    (multiply L-inf by 255 for grey levels)."""
+    if x.shape != x_adv.shape:
+        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+    delta = (x_adv - x).flatten(1)
+    return {"linf": delta.abs().max(dim=1).values, "l2": delta.norm(dim=1)}
 
 
 @torch.no_grad()

@@ -83,3 +83,20 @@ class DigitsCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+class DigitsMLP(nn.Module):
+    """A fully connected network for (N, 1, S, S) digits in [0, 1] -> logits (N, 10): a second, different
+    architecture (e.g. the substitute model of a transfer attack)."""
+
+    def __init__(self, size: int = 8, hidden: int = 256):
+        super().__init__()
+        self.size = size
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(size * size, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, name="digits", channels=1)
+        if x.shape[-2:] != (self.size, self.size):
+            raise ValueError(f"this MLP takes {self.size}x{self.size} digits, got shape {tuple(x.shape)}")
+        return self.net(x)

@@ -41,7 +41,67 @@ def classifier_pipeline(path: Path) -> None:
     plt.close(fig)
 
 
-FIGURES: dict[str, Callable[[Path], None]] = {"00_classifier_pipeline.png": classifier_pipeline}
+def _box(ax, x, y, w, h, title, detail="", colour="#dddddd"):
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour, ec="#555555"))
+    ax.text(x + w / 2, y + h / 2 + (0.12 if detail else 0), title, ha="center", va="center", fontsize=10.5,
+            weight="bold")
+    if detail:
+        ax.text(x + w / 2, y + h / 2 - 0.22, detail, ha="center", va="center", fontsize=8.5, color="#333333")
+
+
+def _arrow(ax, start, end, **style):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, **style))
+
+
+def attack_as_optimisation(path: Path) -> None:
+    """01: the attack trains the image, not the network: the gradient flows back to the pixels."""
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(-0.5, 3.2)
+    ax.set_axis_off()
+    _box(ax, 0.2, 1.3, 2.2, 1.1, "image x", "trainable; starts as\nnoise or as the cat", "#cfe2f3")
+    _box(ax, 3.2, 1.3, 2.2, 1.1, "EfficientNet-Lite0", "frozen weights", "#fde9c9")
+    _box(ax, 6.2, 1.3, 1.6, 1.1, "softmax", "y_hat(x)", "#fde9c9")
+    _box(ax, 8.5, 1.3, 2.3, 1.1, "loss", "L(y_hat, iguana)\n+ lam ||x - x_cat||^2", "#d9ead3")
+    for start, end in [((2.45, 1.85), (3.15, 1.85)), ((5.45, 1.85), (6.15, 1.85)), ((7.85, 1.85), (8.45, 1.85))]:
+        _arrow(ax, start, end)
+    _arrow(ax, (9.65, 1.25), (1.3, 1.25), connectionstyle="arc3,rad=-0.25", color="#cc0000", ls="--")
+    ax.text(5.5, -0.35, "gradient dL/dx: update the pixels, leave the weights alone", ha="center",
+            fontsize=9.5, color="#cc0000")
+    ax.text(5.5, 2.85, "forward: what does the network think x is?", ha="center", fontsize=9.5)
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def pluggable_gradient(path: Path) -> None:
+    """02: one attack loop; white box and black box differ only in where the gradient comes from."""
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 3.6)
+    ax.set_axis_off()
+    _box(ax, 0.2, 1.2, 3.0, 1.3, "pgd(model, x, ...)", "step: x + alpha * sign(g)\nproject to eps-ball, clamp [0, 1]",
+         "#cfe2f3")
+    rows = [
+        ("autograd_grad", "white box: backprop\n1 forward + 1 backward", "#fde9c9", 2.55),
+        ("FiniteDifference", "black box: 2 queries\nper pixel (301,056 on ImageNet)", "#d9ead3", 1.3),
+        ("NES", "black box: 2K queries,\nwhatever the image size", "#d9ead3", 0.05),
+    ]
+    for name, detail, colour, y in rows:
+        _box(ax, 4.6, y, 2.8, 1.0, name, detail, colour)
+        _arrow(ax, (4.55, y + 0.5), (3.25, 1.85), color="#555555")
+    _box(ax, 8.6, 1.2, 2.2, 1.3, "the model", "weights (white box)\nor outputs only", "#eeeeee")
+    for _, _, _, y in rows:
+        _arrow(ax, (7.45, y + 0.5), (8.55, 1.85), color="#999999", ls=":")
+    ax.text(3.9, 3.45, "grad_fn = ...", ha="center", fontsize=9.5, style="italic")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+FIGURES: dict[str, Callable[[Path], None]] = {
+    "00_classifier_pipeline.png": classifier_pipeline,
+    "01_attack_as_optimisation.png": attack_as_optimisation,
+    "02_pluggable_gradient.png": pluggable_gradient,
+}
 
 
 def make_figures(out_dir: str | Path = IMAGES_DIR) -> list[Path]:

@@ -108,3 +108,24 @@ def show_predictions(images: Any, predictions: Sequence[Prediction], titles: Seq
         plot_topk(prediction, ax=axes[row, 1])
     fig.tight_layout()
     return fig
+
+
+def amplify(delta: torch.Tensor) -> torch.Tensor:
+    """A perturbation made visible: ``0.5 + delta / (2 max|delta|)``, in [0, 1] (grey is zero)."""
+    scale = delta.detach().abs().max().clamp_min(1e-12)
+    return 0.5 + delta.detach() / (2 * scale)
+
+
+def show_adversarial(x: torch.Tensor, x_adv: torch.Tensor, titles: Sequence[str] = ("original", "adversarial")) -> plt.Figure:
+    """Side by side: the image, the adversarial image and the perturbation, amplified to be visible.
+
+    ``x``, ``x_adv``: one image each, (1, C, H, W) or (C, H, W), in [0, 1].
+    """
+    delta = x_adv - x
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    show_image(x, titles[0], ax=axes[0])
+    show_image(x_adv, titles[1], ax=axes[1])
+    linf = delta.abs().max().item()
+    show_image(amplify(delta), f"perturbation x {0.5 / max(linf, 1e-12):.0f}\n(L-inf {255 * linf:.1f}/255)", ax=axes[2])
+    fig.tight_layout()
+    return fig

@@ -10,7 +10,9 @@ from torch import nn
 from helpers.attacks import (
     fgsm,
     fooling_image,
+    perturbation_size,
     pgd,
+    random_perturbation,
     robust_accuracy,
     success_rate,
     targeted_with_proximity,
@@ -286,3 +288,22 @@ def test_the_cat_becomes_an_iguana_within_two_levels_of_grey(lite0, cat_batch):
     x_adv = pgd(lite0, cat_batch, IGUANA, eps=2 / 255, alpha=0.5 / 255, steps=10, targeted=True)
     assert predict(lite0, x_adv, k=1)[0][0][0] == "common iguana"
     assert (x_adv - cat_batch).abs().max() <= 2 / 255 + 1e-6
+
+
+def test_perturbation_size_per_image():
+    x = torch.zeros(2, 1, 2, 2)
+    x_adv = x.clone()
+    x_adv[0, 0, 0, 0], x_adv[1] = 0.3, 0.1
+    size = perturbation_size(x, x_adv)
+    assert torch.allclose(size["linf"], torch.tensor([0.3, 0.1]))
+    assert torch.allclose(size["l2"], torch.tensor([0.3, 0.2]))
+    with pytest.raises(ValueError, match="same shape"):
+        perturbation_size(x, x_adv[:1])
+
+
+def test_random_perturbation_is_a_random_corner_of_the_ball():
+    x = torch.full((2, 1, 4, 4), 0.5)
+    noisy = random_perturbation(x, 0.1, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose((noisy - x).abs(), torch.full_like(x, 0.1))
+    assert 0 < (noisy > x).float().mean() < 1
+    assert random_perturbation(torch.ones(1, 1, 2, 2), 0.3).max() <= 1

@@ -72,3 +72,15 @@ def test_figures_regenerate_into_a_folder(tmp_path, root):
             assert image.format == "PNG" and image.width > 400
         committed = root / "images" / path.name
         assert committed.is_file(), f"{committed.name} is not committed; run python -m helpers.figures"
+
+
+def test_amplify_maps_the_perturbation_to_0_1_with_zero_at_grey():
+    delta = torch.tensor([[-0.02, 0.0, 0.01]])
+    assert torch.allclose(plotting.amplify(delta), torch.tensor([[0.0, 0.5, 0.75]]))
+
+
+def test_show_adversarial_draws_three_panels():
+    x = torch.rand(1, 3, 8, 8) * 0.5
+    fig = plotting.show_adversarial(x, x + 2 / 255, titles=("cat", "iguana"))
+    assert [ax.get_title() for ax in fig.axes][:2] == ["cat", "iguana"]
+    assert "2.0/255" in fig.axes[2].get_title()

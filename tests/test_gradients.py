@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attacks import pgd, success_rate
+from helpers.attacks import pgd, query_attack, success_rate
 from helpers.gradients import NES, FiniteDifference, autograd_grad
 
 
@@ -67,3 +67,17 @@ def test_estimators_reject_bad_settings():
         NES(samples=0)
     with pytest.raises(ValueError, match="sigma"):
         NES(sigma=-1.0)
+
+
+def test_query_attack_stops_on_each_image_once_fooled_and_counts_queries():
+    model, x, y, _ = smooth_problem(torch.float32)
+    x = x.float()
+    y = model(x).argmax(1)
+    estimator = NES(samples=10, sigma=1e-3)
+    result = query_attack(model, x, y, grad_fn=estimator, eps=0.5, alpha=0.05, max_steps=40)
+    assert result["success"].all()
+    assert success_rate(model, result["x_adv"], y) == 1.0
+    assert (result["x_adv"] - x).abs().max() <= 0.5 + 1e-6
+    # every step costs 2 * samples queries plus one check; the clean check costs one
+    assert ((result["queries"] - 1) % 21 == 0).all()
+    assert result["queries"].sum() == estimator.queries + (estimator.queries // 20) + len(x)
