@@ -74,7 +74,7 @@ def _labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor | int | None, tar
     return y.long()
 
 
-def _loss_fn(model: nn.Module, y: torch.Tensor, targeted: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def attack_objective(model: nn.Module, y: torch.Tensor, targeted: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     """The per-example objective the attack ascends, on queries (N, K, C, H, W) -> (N, K).
 
     Non-targeted: the cross-entropy of the true class (push it down). Targeted: minus the cross-entropy
@@ -181,7 +181,7 @@ def pgd(
         y = _labels(model, x, y, targeted)
         if eps == 0 or steps == 0:
             return x.clone()
-        loss = _loss_fn(model, y, targeted)
+        loss = attack_objective(model, y, targeted)
         x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
         for _ in range(steps):
             g = grad_fn(loss, x_adv)
@@ -235,7 +235,7 @@ def query_attack(
                 break
             before = getattr(grad_fn, "queries", 0)
             xa, xo, ya = x_adv[active], x[active], y[active]
-            g = grad_fn(_loss_fn(model, ya, targeted), xa)
+            g = grad_fn(attack_objective(model, ya, targeted), xa)
             spent = (getattr(grad_fn, "queries", 0) - before) // len(active) if hasattr(grad_fn, "queries") else 1
             step = alpha * (g.sign() if norm == "linf" else g / _per_example_norm(g).clamp_min(1e-12))
             x_adv[active] = project(xa + step, xo, eps, norm)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+from torch import nn
 
 
 def sign_perturbation(w: np.ndarray, eps: float) -> np.ndarray:
@@ -71,3 +73,31 @@ def best_linf_step_versus_random(g: np.ndarray, eps: float, *, trials: int = 100
     gains = corners @ g
     return {"fgsm": float(g @ sign_perturbation(g, eps)), "best_random": float(gains.max()),
             "mean_random": float(gains.mean())}
+
+
+def fgsm_loss_change(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, eps_list: Sequence[float]) -> dict[str, np.ndarray]:
+    """How linear is the loss around ``x``? FGSM's actual loss increase against the linear prediction.
+
+    ``g`` is the input gradient of the cross-entropy of ``y`` (default: the model's own predictions) at
+    ``x`` (N, C, H, W) in [0, 1]. For each ``eps`` the FGSM step ``eta = clamp(x + eps sign(g), 0, 1) - x``
+    is taken, and two numbers are returned, summed over the batch: ``"predicted"`` = ``g^T eta`` (the
+    first-order change, ``eps * ||g||_1`` where nothing is clamped) and ``"actual"`` = ``L(x + eta) - L(x)``.
+    """
+    from .attacks import attack_objective, attacking
+    from .gradients import autograd_grad
+
+    rows = {"eps": [], "predicted": [], "actual": []}
+    with attacking(model):
+        if y is None:
+            with torch.no_grad():
+                y = model(x).argmax(dim=1)
+        objective = attack_objective(model, y, targeted=False)
+        g = autograd_grad(objective, x)
+        with torch.no_grad():
+            base = objective(x.unsqueeze(1)).sum().item()
+            for eps in eps_list:
+                step = (x + eps * g.sign()).clamp(0, 1) - x
+                rows["eps"].append(eps)
+                rows["predicted"].append((g * step).sum().item())
+                rows["actual"].append(objective((x + step).unsqueeze(1)).sum().item() - base)
+    return {key: np.asarray(value) for key, value in rows.items()}
