@@ -1,5 +1,6 @@
 """Shared fixtures for the unit tests."""
 
+import time
 from pathlib import Path
 
 import matplotlib
@@ -8,6 +9,7 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
+_STARTED = pytest.StashKey[float]()
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,16 @@ def _close_figures():
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_STARTED] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Say where the browser test left its screenshots (those written by this run)."""
+    folder = ROOT / "build" / "browser-test"
+    started = config.stash.get(_STARTED, 0.0)
+    shots = sorted(p for p in folder.glob("*.png") if p.stat().st_mtime >= started) if folder.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"browser-test screenshots: {folder} ({', '.join(p.name for p in shots)})")

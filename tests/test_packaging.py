@@ -81,3 +81,11 @@ def test_pytest_runs_every_notebook_under_nbval_in_the_current_env(root):
         options = tomllib.load(handle)["tool"]["pytest"]["ini_options"]
     assert "notebooks" in options["testpaths"] and "tests" in options["testpaths"]
     assert "--nbval-lax" in options["addopts"] and "--nbval-current-env" in options["addopts"]
+
+
+def test_images_the_readme_shows_exist(root):
+    readme = (root / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert images, "the README shows the course"
+    for image in images:
+        assert (root / image).is_file(), image
