@@ -404,6 +404,18 @@ def transfer_attack(
     }
 
 
+@torch.no_grad()
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N,) bool on the CPU: does the model, in eval mode, classify each image as its label?"""
+    check_images(x, channels=None)
+    was_training = model.training
+    model.eval()
+    try:
+        return model(x).argmax(dim=1).cpu() == torch.as_tensor(y).cpu()
+    finally:
+        model.train(was_training)
+
+
 def robust_accuracy(
     model: nn.Module,
     attack: Attack,
@@ -414,7 +426,9 @@ def robust_accuracy(
 
     ``attack(model, x, y, eps=eps)`` returns adversarial images (e.g. ``lambda m, x, y, eps: pgd(m, x, y,
     eps=eps, alpha=eps / 4, steps=10)``); ``data`` is one batch ``(x, y)`` or an iterable of batches
-    (a DataLoader). ``eps = 0`` gives the clean accuracy.
+    (a DataLoader). ``eps = 0`` gives the clean accuracy. An image counts as correct only if it is
+    classified correctly both clean and attacked (as RobustBench counts), so an attack that happens to fix
+    a misclassified image does not raise the accuracy.
     """
     batches = [data] if isinstance(data, tuple) and isinstance(data[0], torch.Tensor) else list(data)
     results = {}
@@ -422,8 +436,8 @@ def robust_accuracy(
         eps = _check_eps(eps)
         correct = total = 0
         for x, y in batches:
-            x_adv = x.clone() if eps == 0 else attack(model, x, y, eps=eps)
-            correct += round((1 - success_rate(model, x_adv, y)) * len(x))
+            clean = _correct(model, x, y)
+            correct += int((clean & _correct(model, attack(model, x, y, eps=eps), y)).sum()) if eps else int(clean.sum())
             total += len(x)
         results[eps] = correct / total
     return results

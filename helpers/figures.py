@@ -97,10 +97,44 @@ def pluggable_gradient(path: Path) -> None:
     plt.close(fig)
 
 
+
+def defenses_map(path: Path) -> None:
+    """04: where each defense acts: on the training data, inside the training loss, or beside the model."""
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(-0.1, 5.2)
+    ax.set_axis_off()
+    ax.text(0.1, 4.75, "training", fontsize=11, weight="bold", color="#555555")
+    _box(ax, 0.2, 2.9, 2.4, 1.1, "training data", "(x, y)", "#cfe2f3")
+    _box(ax, 3.6, 2.9, 3.2, 1.1, "loss", "L(x,y) + lam L(x_adv,y)  or\nL(x,y) + lam ||f(x) - f(x_adv)||^2",
+         "#d9ead3")
+    _box(ax, 7.8, 2.9, 2.9, 1.1, "weights W, b", "one optimiser step", "#fde9c9")
+    _arrow(ax, (2.65, 3.45), (3.55, 3.45))
+    _arrow(ax, (6.85, 3.45), (7.75, 3.45))
+    _arrow(ax, (9.25, 4.05), (5.2, 4.05), connectionstyle="arc3,rad=0.2", color="#cc0000", ls="--")
+    ax.text(7.2, 4.75, "adversarial training, logit pairing: PGD forges x_adv against\nthe current weights, anew "
+            "at every step", ha="center", fontsize=8.5, color="#cc0000")
+    ax.text(1.4, 2.55, "+ a fixed set of labelled adversarial\nexamples, forged once against the\nstandard "
+            "model (then stale)", ha="center", va="top", fontsize=8.5, color="#7a4d00")
+    ax.plot([0, 11], [1.55, 1.55], color="#bbbbbb", lw=0.8)
+    ax.text(0.1, 1.3, "use", fontsize=11, weight="bold", color="#555555")
+    _box(ax, 0.2, 0.15, 1.9, 0.9, "input x'", "clean or attacked", "#cfe2f3")
+    _box(ax, 3.0, 0.15, 2.6, 0.9, "classifier", "late ReLU layer", "#fde9c9")
+    _box(ax, 6.5, 0.15, 1.6, 0.9, "label", "", "#fde9c9")
+    _box(ax, 8.6, 0.15, 2.2, 0.9, "SafetyNet", "quantized codes + SVM", "#d9ead3")
+    _arrow(ax, (2.15, 0.6), (2.95, 0.6))
+    _arrow(ax, (5.65, 0.6), (6.45, 0.6))
+    _arrow(ax, (4.3, 1.1), (9.7, 1.1), connectionstyle="arc3,rad=-0.2", color="#38761d")
+    ax.text(9.7, -0.05, "clean / adversarial: refuse?", ha="center", va="top", fontsize=8.5, color="#38761d")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
 FIGURES: dict[str, Callable[[Path], None]] = {
     "00_classifier_pipeline.png": classifier_pipeline,
     "01_attack_as_optimisation.png": attack_as_optimisation,
     "02_pluggable_gradient.png": pluggable_gradient,
+    "04_defenses_map.png": defenses_map,
 }
 
 

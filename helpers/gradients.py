@@ -27,7 +27,13 @@ def autograd_grad(loss_fn: LossFn, x: torch.Tensor) -> torch.Tensor:
     """The exact gradient by backpropagation (white box): one forward and one backward pass per image."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(loss_fn(x.unsqueeze(1)).sum(), x)
+        loss = loss_fn(x.unsqueeze(1)).sum()
+        (grad,) = torch.autograd.grad(loss, x, allow_unused=True) if loss.requires_grad else (None,)
+    if grad is None:
+        raise ValueError(
+            "the model's output has no gradient with respect to its input (a non-differentiable layer, "
+            "or gradient masking): backprop cannot attack it; use a black-box grad_fn such as NES"
+        )
     return grad
 
 

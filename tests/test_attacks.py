@@ -282,6 +282,21 @@ def test_robust_accuracy_starts_at_clean_accuracy_and_falls_with_eps():
     assert robust_accuracy(model, attack, batches, [0.0, 0.3]) == {0.0: curve[0.0], 0.3: curve[0.3]}
 
 
+def test_robust_accuracy_does_not_credit_an_attack_that_fixes_a_clean_error():
+    model, x = toy_model(7), toy_images(20, seed=7)
+    y = (model(x).argmax(1) + 1) % 5  # every label wrong
+
+    def identity_attack(m, xb, yb, eps):  # "fixes" nothing, but pretend the attack lands on the label
+        return xb
+
+    assert robust_accuracy(model, identity_attack, (x, y), [0.1]) == {0.1: 0.0}
+
+    def helpful(m, xb, yb, eps):
+        return pgd(m, xb, yb, eps=1.0, alpha=0.05, steps=50, targeted=True)  # drives x to its label
+
+    assert robust_accuracy(model, helpful, (x, y), [0.1]) == {0.1: 0.0}
+
+
 def test_the_cat_becomes_an_iguana_within_two_levels_of_grey(lite0, cat_batch):
     from helpers.imagenet import IGUANA, predict
 

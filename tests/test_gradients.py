@@ -81,3 +81,18 @@ def test_query_attack_stops_on_each_image_once_fooled_and_counts_queries():
     # every step costs 2 * samples queries plus one check; the clean check costs one
     assert ((result["queries"] - 1) % 21 == 0).all()
     assert result["queries"].sum() == estimator.queries + (estimator.queries // 20) + len(x)
+
+
+def test_a_model_without_input_gradient_gets_a_clear_error_and_a_black_box_still_works():
+    torch.manual_seed(0)
+    quantised = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+
+    class Binarise(nn.Module):
+        def forward(self, x):
+            return quantised((x > 0.5).float())
+
+    model, x = Binarise(), torch.rand(4, 1, 4, 4)
+    with pytest.raises(ValueError, match="no gradient with respect to its input"):
+        pgd(model, x, eps=0.3, alpha=0.1, steps=2)
+    x_adv = pgd(model, x, eps=0.3, alpha=0.1, steps=2, grad_fn=NES(samples=5, sigma=0.2))
+    assert (x_adv - x).abs().max() <= 0.3 + 1e-6

@@ -1,0 +1,282 @@
+"""One robustness table for many defended models, with sanity checks against gradient masking.
+
+:func:`robustness_report` measures every model on the same data: clean accuracy, then accuracy under each
+attack at each L-inf budget ``eps`` (in [0, 1] pixel units). The default attacks (:func:`default_attacks`)
+are FGSM, PGD-40 with random restarts (:func:`pgd_with_restarts`, the worst case per image) and a
+black-box transfer attack from a substitute model.
+
+A defense that only hides its gradient ("gradient masking", "obfuscated gradients": Papernot et al. 2017,
+Athalye et al. 2018) looks robust to gradient attacks and is not. The report flags the symptoms listed by
+Carlini et al. 2019 ("On evaluating adversarial robustness"):
+
+- a black-box attack beats the white-box ones (the white-box attacker knows strictly more);
+- accuracy rises as eps grows (a bigger ball contains the smaller one);
+- a single-step attack (FGSM) beats the iterative one (PGD starts where FGSM ends, and goes on).
+
+A flag is a reason to distrust the row, not proof of masking; an absent flag proves nothing either.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .attacks import fgsm, pgd
+from .validation import check_images
+
+__all__ = [
+    "AttackSpec",
+    "RobustnessReport",
+    "default_attacks",
+    "fgsm_spec",
+    "masking_flags",
+    "pgd_spec",
+    "pgd_with_restarts",
+    "robustness_report",
+    "transfer_spec",
+]
+
+EPS_LIST = (0.1, 0.2, 0.3)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack as the report uses it: ``run(model, x, y, eps=eps) -> x_adv`` (N, C, H, W) in [0, 1].
+
+    ``white_box``: does it use the model's gradient? (a transfer attack does not: it never touches the
+    model). ``iterative``: many steps (PGD) or one (FGSM)? Both feed the masking checks.
+    """
+
+    name: str
+    run: Callable[..., torch.Tensor]
+    white_box: bool = True
+    iterative: bool = True
+
+
+def pgd_with_restarts(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    steps: int = 40,
+    restarts: int = 5,
+    alpha: float | None = None,
+    norm: str = "linf",
+    seed: int = 0,
+) -> torch.Tensor:
+    """The worst case per image over ``restarts`` runs of PGD, each from a random point of the eps-ball.
+
+    ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al. 2018). The random starts come from a
+    generator seeded with ``seed``, so the result is reproducible. Per image, the first run that
+    misclassifies it wins; for an image no run fools, the run with the highest cross-entropy. Later runs
+    only attack the images not fooled yet (so restarts are cheap on a weak model). Returns (N, C, H, W).
+    """
+    check_images(x, channels=None)
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")
+    if alpha is None:
+        alpha = 2.5 * eps / steps if steps else 0.0
+    y = torch.as_tensor(y, device=x.device).long()
+    generator = torch.Generator().manual_seed(seed)
+    worst = x.detach().clone()
+    fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    worst_loss = torch.full((len(x),), -math.inf, device=x.device)
+    was_training = model.training
+    for _ in range(restarts):
+        todo = (~fooled).nonzero().flatten()
+        if len(todo) == 0 or eps == 0:
+            break
+        candidate = pgd(model, x[todo], y[todo], eps=eps, alpha=alpha, steps=steps, norm=norm,
+                        random_start=True, generator=generator)
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits = model(candidate)
+        finally:
+            model.train(was_training)
+        loss = F.cross_entropy(logits, y[todo], reduction="none")
+        wrong = logits.argmax(1) != y[todo]
+        better = wrong | (loss > worst_loss[todo])
+        worst[todo[better]] = candidate[better]
+        worst_loss[todo[better]] = loss[better]
+        fooled[todo[wrong]] = True
+    return worst
+
+
+def fgsm_spec() -> AttackSpec:
+    """FGSM (one signed-gradient step of size eps): white box, single step."""
+    return AttackSpec("FGSM", lambda model, x, y, *, eps: fgsm(model, x, y, eps=eps), white_box=True,
+                      iterative=False)
+
+
+def pgd_spec(steps: int = 40, restarts: int = 5, seed: int = 0) -> AttackSpec:
+    """PGD-``steps`` with ``restarts`` random restarts (:func:`pgd_with_restarts`): white box, iterative."""
+
+    def run(model, x, y, *, eps):
+        return pgd_with_restarts(model, x, y, eps=eps, steps=steps, restarts=restarts, seed=seed)
+
+    name = f"PGD-{steps}" + (f" x{restarts}" if restarts > 1 else "")
+    return AttackSpec(name, run, white_box=True, iterative=True)
+
+
+def transfer_spec(substitute: nn.Module, steps: int = 40, name: str = "transfer") -> AttackSpec:
+    """Black box: PGD-``steps`` (alpha = 2.5 eps / steps, no random start) on ``substitute``, the attacker's
+    own model, handed to the target unchanged. The target model is never queried for gradients."""
+
+    def run(model, x, y, *, eps):
+        return pgd(substitute, x, y, eps=eps, alpha=2.5 * eps / steps, steps=steps)
+
+    return AttackSpec(name, run, white_box=False, iterative=True)
+
+
+def default_attacks(substitute: nn.Module, *, steps: int = 40, restarts: int = 5, seed: int = 0) -> list[AttackSpec]:
+    """FGSM, PGD-``steps`` with ``restarts`` restarts, and a transfer attack from ``substitute``."""
+    return [fgsm_spec(), pgd_spec(steps, restarts, seed), transfer_spec(substitute, steps)]
+
+
+def masking_flags(
+    clean: float,
+    accuracy: Mapping[str, Mapping[float, float]],
+    attacks: Sequence[AttackSpec],
+    *,
+    tolerance: float = 0.02,
+) -> list[str]:
+    """The gradient-masking symptoms of one model, as sentences (empty list: none seen).
+
+    ``accuracy[attack name][eps]`` is the accuracy (0..1) under that attack; ``clean`` the clean accuracy.
+    A symptom counts only when it exceeds ``tolerance`` (accuracy points, 0..1), to ignore sampling noise.
+    """
+    flags = []
+    white = [a for a in attacks if a.white_box]
+    black = [a for a in attacks if not a.white_box]
+    for attack in attacks:
+        curve = [(0.0, clean)] + sorted(accuracy[attack.name].items())
+        for (e0, a0), (e1, a1) in zip(curve, curve[1:]):
+            if a1 > a0 + tolerance:
+                flags.append(f"accuracy rises with eps under {attack.name}: {a0:.1%} at eps {e0:g}, "
+                             f"{a1:.1%} at eps {e1:g}")
+    for eps in sorted(next(iter(accuracy.values())).keys()) if accuracy else []:
+        if white and black:
+            best_white = min(white, key=lambda a: accuracy[a.name][eps])
+            best_black = min(black, key=lambda a: accuracy[a.name][eps])
+            w, b = accuracy[best_white.name][eps], accuracy[best_black.name][eps]
+            if b < w - tolerance:
+                flags.append(f"black box beats white box at eps {eps:g}: {best_black.name} leaves {b:.1%}, "
+                             f"{best_white.name} {w:.1%}")
+        single = [a for a in white if not a.iterative]
+        iterative = [a for a in white if a.iterative]
+        for one in single:
+            for many in iterative:
+                s, m = accuracy[one.name][eps], accuracy[many.name][eps]
+                if s < m - tolerance:
+                    flags.append(f"single step beats iterative at eps {eps:g}: {one.name} leaves {s:.1%}, "
+                                 f"{many.name} {m:.1%}")
+    return flags
+
+
+@dataclass
+class RobustnessReport:
+    """The measurements of :func:`robustness_report`; ``str(report)`` is the table.
+
+    ``clean[model]``: clean accuracy; ``accuracy[model][attack][eps]``: accuracy under attack (0..1);
+    ``flags[model]``: gradient-masking symptoms (:func:`masking_flags`), empty when none.
+    """
+
+    eps_list: tuple[float, ...]
+    attacks: list[AttackSpec]
+    clean: dict[str, float] = field(default_factory=dict)
+    accuracy: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
+    flags: dict[str, list[str]] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """A fixed-width text table: a row per model; clean accuracy, then each attack at each eps (a group
+        of columns per attack), then the masking check; the symptoms of flagged rows are listed below."""
+        cell = 7
+        name_width = max([len("model")] + [len(name) for name in self.clean]) + 2
+        group = len(self.eps_list) * cell + 3
+        top = "".ljust(name_width) + "clean".rjust(cell) + "".join(
+            f" | {a.name.center(group - 3)}" for a in self.attacks) + " |"
+        second = "model".ljust(name_width) + "".rjust(cell) + "".join(
+            " | " + "".join(f"{eps:g}".rjust(cell) for eps in self.eps_list) for _ in self.attacks)
+        lines = [top, second + " | masking check"]
+        for model in self.clean:
+            row = model.ljust(name_width) + f"{self.clean[model]:.1%}".rjust(cell)
+            for attack in self.attacks:
+                row += " | " + "".join(f"{self.accuracy[model][attack.name][eps]:.1%}".rjust(cell)
+                                       for eps in self.eps_list)
+            lines.append(row + " | " + ("FLAGGED" if self.flags[model] else "ok"))
+        for model, flags in self.flags.items():
+            lines.extend(f"  {model}: {flag}" for flag in flags)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def flagged(self) -> list[str]:
+        """The names of the models with at least one masking symptom."""
+        return [model for model, flags in self.flags.items() if flags]
+
+
+def robustness_report(
+    models: Mapping[str, nn.Module],
+    data: tuple[torch.Tensor, torch.Tensor],
+    attacks: Sequence[AttackSpec],
+    *,
+    eps_list: Sequence[float] = EPS_LIST,
+    tolerance: float = 0.02,
+    progress: bool = True,
+) -> RobustnessReport:
+    """Measure every model of ``models`` (name -> model) on ``data = (x, y)`` under every attack.
+
+    ``x``: (N, C, H, W) in [0, 1]; ``y``: int64 (N,) true labels; ``attacks``: :class:`AttackSpec` s (e.g.
+    :func:`default_attacks`); ``eps_list``: L-inf budgets in [0, 1] pixel units (default 0.1, 0.2, 0.3).
+    Accuracy counts an image as robust when the model classifies its attacked version as ``y`` (an image
+    misclassified when clean counts as lost under every attack too: each attack starts from it, and
+    :func:`pgd_with_restarts` keeps it). Models are run in eval mode and restored. Returns a
+    :class:`RobustnessReport`.
+    """
+    x, y = data
+    check_images(x, channels=None)
+    if len(x) != len(y):
+        raise ValueError(f"data must be (x, y) of the same length, got {len(x)} and {len(y)}")
+    names = [a.name for a in attacks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"attack names must be distinct, got {names}")
+    eps_list = tuple(float(eps) for eps in eps_list)
+    if any(not 0 < eps <= 1 for eps in eps_list):
+        raise ValueError(f"every eps must be in (0, 1], got {eps_list}")
+    report = RobustnessReport(eps_list=eps_list, attacks=list(attacks))
+    bar = tqdm(total=len(models) * len(attacks) * len(eps_list), desc="robustness", disable=not progress)
+    for model_name, model in models.items():
+        clean_correct = _correct(model, x, y)
+        report.clean[model_name] = clean_correct.float().mean().item()
+        report.accuracy[model_name] = {}
+        for attack in attacks:
+            row = report.accuracy[model_name][attack.name] = {}
+            for eps in eps_list:
+                bar.set_postfix_str(f"{model_name}, {attack.name}, eps {eps:g}")
+                x_adv = attack.run(model, x, y, eps=eps)
+                row[eps] = (_correct(model, x_adv, y) & clean_correct).float().mean().item()
+                bar.update()
+        report.flags[model_name] = masking_flags(report.clean[model_name], report.accuracy[model_name],
+                                                 attacks, tolerance=tolerance)
+    bar.close()
+    return report
+
+
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Bool (N,): where ``model`` classifies ``x`` as ``y`` (eval mode, mode restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([model(xb).argmax(1).cpu() for xb in x.split(512)]) == y.cpu()
+    finally:
+        model.train(was_training)

@@ -1,0 +1,175 @@
+import pytest
+import torch
+from torch import nn
+
+from helpers.attacks import pgd
+from helpers.digits import DigitsMLP, load_digits
+from helpers.robustness import (
+    AttackSpec,
+    default_attacks,
+    fgsm_spec,
+    masking_flags,
+    pgd_spec,
+    pgd_with_restarts,
+    robustness_report,
+    transfer_spec,
+)
+from helpers.training import train_classifier
+
+
+def toy_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(36, 32), nn.ReLU(), nn.Linear(32, 5))
+
+
+def toy_data(n: int = 40, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 6, 6, generator=generator), torch.randint(0, 5, (n,), generator=generator)
+
+
+class Binarize(nn.Module):
+    """A quantization in front of a network: rounds each pixel to 0 or 1, and its gradient is zero."""
+
+    def forward(self, x):
+        return torch.round(x)
+
+
+# ---------------------------------------------------------------------------------------------------
+# PGD with restarts
+
+
+def test_pgd_with_restarts_stays_in_the_ball_and_is_reproducible():
+    model, (x, y) = toy_model(), toy_data()
+    x_adv = pgd_with_restarts(model, x, y, eps=0.1, steps=5, restarts=3, seed=1)
+    assert x_adv.shape == x.shape and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6
+    assert torch.equal(x_adv, pgd_with_restarts(model, x, y, eps=0.1, steps=5, restarts=3, seed=1))
+
+
+def test_one_restart_is_pgd_from_a_seeded_random_start():
+    model, (x, y) = toy_model(), toy_data()
+    expected = pgd(model, x, y, eps=0.1, alpha=2.5 * 0.1 / 5, steps=5, random_start=True,
+                   generator=torch.Generator().manual_seed(3))
+    assert torch.equal(pgd_with_restarts(model, x, y, eps=0.1, steps=5, restarts=1, seed=3), expected)
+
+
+def test_restarts_keep_the_worst_case_per_image():
+    model, (x, y) = toy_model(), toy_data(200)
+    with torch.no_grad():
+        y = model(x).argmax(1)  # start from correctly classified images
+    first = pgd_with_restarts(model, x, y, eps=0.1, steps=2, restarts=1, seed=0)  # = the first restart
+    worst = pgd_with_restarts(model, x, y, eps=0.1, steps=2, restarts=4, seed=0)
+    with torch.no_grad():
+        fooled_first, fooled = model(first).argmax(1) != y, model(worst).argmax(1) != y
+        loss_first = nn.functional.cross_entropy(model(first), y, reduction="none")
+        loss = nn.functional.cross_entropy(model(worst), y, reduction="none")
+    assert torch.all(fooled[fooled_first]), "a restart undid an image the first run had fooled"
+    assert fooled.sum() > fooled_first.sum() > 0, "the later restarts fooled no further image"
+    assert torch.all(loss[~fooled] >= loss_first[~fooled] - 1e-6), "an unfooled image got a weaker run"
+
+
+def test_pgd_with_restarts_rejects_zero_restarts():
+    model, (x, y) = toy_model(), toy_data()
+    with pytest.raises(ValueError, match="restarts"):
+        pgd_with_restarts(model, x, y, eps=0.1, restarts=0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Masking checks on given numbers
+
+
+SPECS = [AttackSpec("FGSM", None, white_box=True, iterative=False), AttackSpec("PGD", None),
+         AttackSpec("transfer", None, white_box=False)]
+
+
+def test_masking_flags_stay_quiet_on_a_consistent_row():
+    accuracy = {"FGSM": {0.1: 0.6, 0.2: 0.4}, "PGD": {0.1: 0.5, 0.2: 0.3}, "transfer": {0.1: 0.8, 0.2: 0.7}}
+    assert masking_flags(0.95, accuracy, SPECS) == []
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"transfer": {0.1: 0.8, 0.2: 0.1}}, "black box beats white box at eps 0.2"),
+    ({"PGD": {0.1: 0.5, 0.2: 0.55}}, "accuracy rises with eps under PGD"),
+    ({"FGSM": {0.1: 0.99, 0.2: 0.4}}, "accuracy rises with eps under FGSM: 95.0% at eps 0"),
+    ({"FGSM": {0.1: 0.3, 0.2: 0.2}}, "single step beats iterative at eps 0.1"),
+])
+def test_each_masking_symptom_is_flagged(change, words):
+    accuracy = {"FGSM": {0.1: 0.6, 0.2: 0.4}, "PGD": {0.1: 0.5, 0.2: 0.3}, "transfer": {0.1: 0.8, 0.2: 0.7}}
+    accuracy.update(change)
+    flags = masking_flags(0.95, accuracy, SPECS)
+    assert any(words in flag for flag in flags), flags
+
+
+def test_masking_flags_ignore_differences_within_the_tolerance():
+    accuracy = {"FGSM": {0.1: 0.6, 0.2: 0.4}, "PGD": {0.1: 0.5, 0.2: 0.31}, "transfer": {0.1: 0.8, 0.2: 0.3}}
+    assert masking_flags(0.95, accuracy, SPECS, tolerance=0.02) == []
+    assert masking_flags(0.95, accuracy, SPECS, tolerance=0.0) != []
+
+
+# ---------------------------------------------------------------------------------------------------
+# The report on real models
+
+
+@pytest.fixture(scope="module")
+def digits_models():
+    """A digits MLP, the same MLP behind a binarization (trained on binarized digits: a model built to
+    mask gradients), and the attacker's substitute (another MLP, own seed) for the transfer attack."""
+    x, y = load_digits("train")
+    torch.manual_seed(0)
+    plain = DigitsMLP()
+    train_classifier(plain, (x, y), epochs=10, progress=False)
+    torch.manual_seed(1)
+    masked_net = DigitsMLP()
+    train_classifier(masked_net, (Binarize()(x), y), epochs=10, progress=False)
+    torch.manual_seed(2)
+    substitute = DigitsMLP()
+    train_classifier(substitute, (x, y), epochs=10, progress=False, seed=2)
+    return {"plain": plain, "masked": nn.Sequential(Binarize(), masked_net).eval(), "substitute": substitute}
+
+
+def test_the_report_flags_a_model_that_masks_its_gradient_and_not_the_plain_one(digits_models):
+    x, y = load_digits("test")
+    x, y = x[:200], y[:200]
+    attacks = default_attacks(digits_models["substitute"], steps=10, restarts=2)
+    report = robustness_report({"plain MLP": digits_models["plain"], "binarized MLP": digits_models["masked"]},
+                               (x, y), attacks, progress=False)
+    assert report.flagged() == ["binarized MLP"], str(report)
+    assert any("black box beats white box" in flag for flag in report.flags["binarized MLP"])
+    # FGSM sees a zero gradient: the masked model looks perfectly robust to it
+    assert report.accuracy["binarized MLP"]["FGSM"][0.1] == pytest.approx(report.clean["binarized MLP"])
+
+
+def test_the_report_table_has_a_row_per_model_and_accuracy_never_exceeds_clean(digits_models):
+    x, y = load_digits("test")
+    x, y = x[:100], y[:100]
+    attacks = [fgsm_spec(), pgd_spec(steps=5, restarts=1), transfer_spec(digits_models["substitute"], steps=5)]
+    report = robustness_report({"plain": digits_models["plain"]}, (x, y), attacks, eps_list=(0.1, 0.3),
+                               progress=False)
+    text = str(report)
+    lines = text.splitlines()
+    assert lines[0].split() == ["clean", "|", "FGSM", "|", "PGD-5", "|", "transfer", "|"]
+    assert lines[1].split() == ["model"] + ["|", "0.1", "0.3"] * 3 + ["|", "masking", "check"]
+    assert lines[2].startswith("plain") and lines[2].endswith("| ok") and len(lines) == 3
+    assert set(report.accuracy["plain"]) == {"FGSM", "PGD-5", "transfer"}
+    for row in report.accuracy["plain"].values():
+        assert set(row) == {0.1, 0.3} and all(0 <= v <= report.clean["plain"] for v in row.values())
+    assert report.accuracy["plain"]["PGD-5"][0.3] < 0.2 < report.clean["plain"]
+
+
+def test_an_identity_attack_leaves_the_clean_accuracy():
+    model, (x, y) = toy_model(), toy_data()
+    identity = AttackSpec("none", lambda model, x, y, *, eps: x.clone())
+    report = robustness_report({"toy": model}, (x, y), [identity], eps_list=(0.1,), progress=False)
+    assert report.accuracy["toy"]["none"][0.1] == report.clean["toy"]
+    assert report.clean["toy"] == (model(x).argmax(1) == y).float().mean().item()
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"eps_list": (0.0, 0.1)}, "eps"),
+    ({"attacks": [fgsm_spec(), fgsm_spec()]}, "distinct"),
+])
+def test_report_arguments_are_checked(kwargs, words):
+    model, data = toy_model(), toy_data()
+    arguments = {"attacks": [fgsm_spec()]} | kwargs
+    with pytest.raises(ValueError, match=words):
+        robustness_report({"toy": model}, data, progress=False, **arguments)
