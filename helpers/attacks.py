@@ -351,6 +351,17 @@ def _optimise(model, x, target, *, steps, lr, lam, confidence, progress, descrip
 
 
 @torch.no_grad()
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N,) bool on the CPU: does the model, in eval mode, classify each image as its label?"""
+    was_training = model.training
+    model.eval()
+    try:
+        return model(x).argmax(dim=1).cpu() == torch.as_tensor(y).cpu()
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
 def perturbation_size(x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
     """The size of ``x_adv - x`` per image: ``{"linf": (N,), "l2": (N,)}`` in [0, 1] pixel units
     (multiply L-inf by 255 for grey levels)."""
@@ -365,14 +376,7 @@ def success_rate(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, *, targ
     """Share of ``x_adv`` on which the attack succeeded: classified as the target ``y`` (targeted), or as
     anything but the original label ``y`` (non-targeted)."""
     check_images(x_adv, name="x_adv", channels=None)
-    was_training = model.training
-    model.eval()
-    try:
-        predictions = model(x_adv).argmax(dim=1).cpu()
-    finally:
-        model.train(was_training)
-    y = torch.as_tensor(y).cpu().expand(len(x_adv))
-    hits = predictions == y
+    hits = _correct(model, x_adv, torch.as_tensor(y).expand(len(x_adv)))
     return (hits if targeted else ~hits).float().mean().item()
 
 
@@ -402,18 +406,6 @@ def transfer_attack(
         "source_success": success_rate(source_model, x_adv, y_source, targeted=targeted),
         "target_success": success_rate(target_model, x_adv, y_target, targeted=targeted),
     }
-
-
-@torch.no_grad()
-def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(N,) bool on the CPU: does the model, in eval mode, classify each image as its label?"""
-    check_images(x, channels=None)
-    was_training = model.training
-    model.eval()
-    try:
-        return model(x).argmax(dim=1).cpu() == torch.as_tensor(y).cpu()
-    finally:
-        model.train(was_training)
 
 
 def robust_accuracy(
