@@ -59,6 +59,35 @@ def load_digits(
     return images.contiguous(), labels
 
 
+def load_mnist(root: str, split: str = "train", *, size: int = 16, download: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST (LeCun et al. 1998) through torchvision, optional: ``(images, labels)`` as float32
+    (N, 1, size, size) in [0, 1] and int64 (N,), resized from 28x28 with antialiasing (``size=16`` matches
+    the course's DCGAN; ``size=28`` keeps the originals).
+
+    ``root`` holds ``MNIST/raw/`` (the four idx files, as torchvision lays them out). ``download=True`` fetches
+    them (60,000 + 10,000 digits, about 12 MB), with torchvision's md5 check of each archive; nothing here
+    needs it: :func:`load_digits` is the offline default. ``split``: "train" or "test".
+    """
+    from torchvision.datasets import MNIST
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test' (MNIST's own split), got {split!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise ValueError(f"size must be an int >= 8 (pixels), got {size!r}")
+    try:
+        dataset = MNIST(root, train=split == "train", download=download)
+    except RuntimeError as error:
+        raise FileNotFoundError(
+            f"MNIST is not in {root}/MNIST/raw/ ({error}); pass download=True with a connection, or use the "
+            "offline default load_digits(size=16)") from error
+    images = dataset.data[:, None].float().div(255)
+    if size != images.shape[-1]:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                               align_corners=False).clamp(0, 1)
+    return images.contiguous(), dataset.targets.long()
+
+
 class DigitsCNN(nn.Module):
     """A small CNN for (N, 1, S, S) digits in [0, 1] (S >= 8) -> logits (N, 10).
 

@@ -130,11 +130,37 @@ def defenses_map(path: Path) -> None:
     plt.close(fig)
 
 
+def gan_minimax(path: Path) -> None:
+    """05: the two players. z -> G -> G(z); a real x or G(z) -> D -> P(real); what each one wants."""
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(-0.7, 3.6)
+    ax.set_axis_off()
+    _box(ax, 0.1, 0.55, 1.7, 0.9, "z ~ N(0, I)", "16 random numbers", "#eeeeee")
+    _box(ax, 2.3, 0.55, 1.7, 0.9, "generator G", "transposed convs", "#cfe2f3")
+    _box(ax, 4.5, 0.55, 1.7, 0.9, "G(z)", "a fake 16x16 digit", "#cfe2f3")
+    _box(ax, 4.5, 2.35, 1.7, 0.9, "x", "a real 16x16 digit", "#d9ead3")
+    _box(ax, 6.9, 1.45, 1.8, 0.9, "discriminator D", "strided convs", "#fde9c9")
+    _box(ax, 9.2, 1.45, 1.7, 0.9, "D(.) in (0, 1)", "P(input is real)", "#fde9c9")
+    for start, end in [((1.85, 1.0), (2.25, 1.0)), ((4.05, 1.0), (4.45, 1.0)), ((6.25, 1.0), (6.85, 1.7)),
+                       ((6.25, 2.8), (6.85, 2.1)), ((8.75, 1.9), (9.15, 1.9))]:
+        _arrow(ax, start, end)
+    _arrow(ax, (10.05, 1.4), (3.15, 0.5), connectionstyle="arc3,rad=-0.12", color="#1f3b73", ls="--")
+    ax.text(5.5, -0.65, "min over G, max over D:  E[log D(x)] + E[log(1 - D(G(z)))]", ha="center", fontsize=11,
+            color="#1f3b73")
+    ax.text(10.05, 3.0, "D: push D(x) -> 1\nand D(G(z)) -> 0", ha="center", fontsize=9, color="#cc7a00")
+    ax.text(1.9, 2.6, "G: push D(G(z)) -> 1;\nits only signal is D's gradient (dashed)", ha="center", fontsize=9,
+            color="#1f3b73")
+    fig.savefig(path, dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
 FIGURES: dict[str, Callable[[Path], None]] = {
     "00_classifier_pipeline.png": classifier_pipeline,
     "01_attack_as_optimisation.png": attack_as_optimisation,
     "02_pluggable_gradient.png": pluggable_gradient,
     "04_defenses_map.png": defenses_map,
+    "05_gan_minimax.png": gan_minimax,
 }
 
 

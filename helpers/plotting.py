@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .validation import check_images
+
 Prediction = Sequence[tuple[str, float]]  # one image's top-k (label, probability), as helpers.imagenet.predict
 
 
@@ -73,6 +75,17 @@ def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int = 4
             ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+def show_grid(images: torch.Tensor, title: str | None = None, nrow: int = 16, ax: plt.Axes | None = None) -> plt.Axes:
+    """Many small images (N, C, H, W) in [0, 1] as one picture, ``nrow`` per row, one pixel of white between
+    them (e.g. a GAN's digits). A new figure sized to the grid unless ``ax`` is given."""
+    from torchvision.utils import make_grid
+
+    check_images(images, name="images", channels=None)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * nrow, 0.55 * -(-len(images) // nrow) + 0.5))
+    return show_image(make_grid(images, nrow=nrow, padding=1, pad_value=1), title=title, ax=ax)
 
 
 def plot_topk(prediction: Prediction, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:

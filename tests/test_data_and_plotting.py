@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -84,3 +85,13 @@ def test_show_adversarial_draws_three_panels():
     fig = plotting.show_adversarial(x, x + 2 / 255, titles=("cat", "iguana"))
     assert [ax.get_title() for ax in fig.axes][:2] == ["cat", "iguana"]
     assert "2.0/255" in fig.axes[2].get_title()
+
+
+def test_show_grid_puts_many_images_in_one_picture():
+    ax = plotting.show_grid(torch.rand(20, 1, 16, 16), "twenty digits", nrow=8)
+    picture = ax.get_images()[0].get_array()
+    assert picture.shape[:2] == (3 * 17 + 1, 8 * 17 + 1)  # 3 rows of 8, one pixel of padding around each
+    assert ax.get_title() == "twenty digits"
+    with pytest.raises(ValueError):
+        plotting.show_grid(torch.rand(4, 16, 16))
+    plt.close("all")

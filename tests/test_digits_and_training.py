@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -83,3 +84,40 @@ def test_checkpoint_errors_are_clear(tmp_path):
     save_checkpoint(tmp_path / "sub" / "ok.pt", {"step": 3})
     assert load_checkpoint(tmp_path / "sub" / "ok.pt") == {"step": 3}
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["ok.pt"]  # no temporary left behind
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    """An idx file as MNIST ships it: magic (0, 0, dtype 0x08 = ubyte, ndim), big-endian sizes, the bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_load_mnist_reads_the_idx_files_from_a_local_folder(tmp_path):
+    from helpers.digits import load_mnist
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    pixels = {"train": rng.integers(0, 256, (12, 28, 28)), "t10k": rng.integers(0, 256, (5, 28, 28))}
+    labels = {"train": rng.integers(0, 10, 12), "t10k": rng.integers(0, 10, 5)}
+    for prefix in ("train", "t10k"):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", pixels[prefix])
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[prefix])
+
+    full, y = load_mnist(str(tmp_path), "train", size=28)
+    assert full.dtype == torch.float32 and full.shape == (12, 1, 28, 28)
+    assert torch.equal(full, torch.from_numpy(pixels["train"]).float()[:, None] / 255)
+    assert torch.equal(y, torch.from_numpy(labels["train"]).long())
+    small, y_test = load_mnist(str(tmp_path), "test", size=16)
+    assert small.shape == (5, 1, 16, 16) and 0 <= small.min() and small.max() <= 1 and len(y_test) == 5
+    # antialiased resizing keeps the mean brightness
+    torch.testing.assert_close(small.mean(dim=(1, 2, 3)), torch.from_numpy(pixels["t10k"] / 255).float().mean(dim=(1, 2)), atol=0.02, rtol=0)
+
+
+def test_load_mnist_without_the_files_names_the_offline_default(tmp_path):
+    from helpers.digits import load_mnist
+
+    with pytest.raises(FileNotFoundError, match="load_digits"):
+        load_mnist(str(tmp_path))
+    with pytest.raises(ValueError, match="split"):
+        load_mnist(str(tmp_path), "validation")

@@ -1,0 +1,125 @@
+"""Walks in a generator's latent space: interpolation, attribute directions, and whether they do what they say.
+
+Latent codes are float tensors (N, D) drawn from N(0, I); a path between two codes is (steps, D). An
+attribute is a number per image (e.g. :func:`ink`, the stroke thickness proxy); an attribute direction is a
+difference of mean codes (Radford et al. 2016's latent arithmetic), and :func:`monotonicity` measures
+whether moving along it changes the attribute monotonically.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+import torch
+from torch import nn
+
+from .gan import generate
+from .validation import check_images
+
+
+def _check_pair(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> None:
+    if z0.ndim != 1 or z0.shape != z1.shape:
+        raise ValueError(f"z0 and z1 must be latent codes of the same shape (D,), got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an int >= 2 (the path includes both ends), got {steps!r}")
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """The straight line from ``z0`` to ``z1`` (each (D,)): ``steps`` codes (steps, D), both ends included."""
+    _check_pair(z0, z1, steps)
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype)[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GANs): ``steps`` codes (steps, D) along the
+    great circle from ``z0`` to ``z1``, with the norm interpolated linearly.
+
+    In high dimension, N(0, I) codes have norm close to sqrt(D); the midpoint of a straight line is shorter
+    (about sqrt(D/2) for two independent codes), a region the generator never saw in training, while the
+    spherical path keeps typical norms. Falls back to :func:`lerp` for (anti-)parallel codes.
+    """
+    _check_pair(z0, z1, steps)
+    n0, n1 = z0.norm(), z1.norm()
+    if n0 == 0 or n1 == 0:
+        return lerp(z0, z1, steps)
+    u0, u1 = z0 / n0, z1 / n1
+    omega = torch.arccos((u0 @ u1).clamp(-1, 1))
+    if torch.sin(omega).abs() < 1e-6:
+        return lerp(z0, z1, steps)
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype)[:, None]
+    direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)
+    return direction * ((1 - t) * n0 + t * n1)
+
+
+def ink(images: torch.Tensor) -> torch.Tensor:
+    """Mean pixel value (N,) in [0, 1] of images (N, C, H, W) in [0, 1]: how much of the image is ink.
+
+    For one digit drawn thicker or thinner, more ink means thicker strokes: the stroke-thickness attribute.
+    """
+    check_images(images, name="images", channels=None)
+    return images.mean(dim=(1, 2, 3))
+
+
+def attribute_direction(z: torch.Tensor, scores: torch.Tensor, *, fraction: float = 0.25,
+                        groups: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean code of the highest-scoring ``fraction`` of ``z`` (N, D) minus that of the lowest: (D,).
+
+    ``scores`` (N,) is the attribute of each code's image (e.g. :func:`ink` for thick minus thin). With
+    ``groups`` (N,) (e.g. the digit the classifier sees), the top and bottom are taken within each group and
+    the group differences averaged, so the direction changes the attribute rather than the digit.
+    """
+    if z.ndim != 2 or scores.shape != (len(z),):
+        raise ValueError(f"z must be (N, D) and scores (N,), got {tuple(z.shape)} and {tuple(scores.shape)}")
+    if not 0 < fraction <= 0.5:
+        raise ValueError(f"fraction must be in (0, 0.5] (top and bottom shares of the codes), got {fraction!r}")
+    groups = torch.zeros(len(z), dtype=torch.long) if groups is None else groups
+    if groups.shape != (len(z),):
+        raise ValueError(f"groups must be (N,) = ({len(z)},), got {tuple(groups.shape)}")
+    differences = []
+    for group in groups.unique():
+        members = (groups == group).nonzero().flatten()
+        k = int(fraction * len(members))
+        if k == 0:
+            continue
+        order = members[scores[members].argsort()]
+        differences.append(z[order[-k:]].mean(0) - z[order[:k]].mean(0))
+    if not differences:
+        raise ValueError(f"too few codes: no group has 1/fraction = {1 / fraction:.0f} members")
+    return torch.stack(differences).mean(0)
+
+
+def walk(generator: nn.Module, z: torch.Tensor, direction: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    """Images of ``z + alpha * direction`` for each alpha: (len(alphas), N, C, S, S) in [0, 1], from codes
+    ``z`` (N, D), a direction (D,) and ``alphas`` (A,) (multiples of the direction)."""
+    if z.ndim != 2 or direction.shape != (z.shape[1],):
+        raise ValueError(f"z must be (N, D) and direction (D,), got {tuple(z.shape)} and {tuple(direction.shape)}")
+    codes = z[None] + alphas.to(z.dtype)[:, None, None] * direction
+    images = generate(generator, codes.flatten(0, 1))
+    return images.unflatten(0, codes.shape[:2])
+
+
+def monotonicity(values: torch.Tensor, alphas: torch.Tensor) -> dict[str, float]:
+    """How monotonically an attribute follows a walk: ``values`` (A, N), the attribute of N codes at A steps
+    ``alphas`` (A,), increasing.
+
+    Returns ``mean_spearman``, the Spearman rank correlation between alpha and the mean attribute (1: the
+    mean rises at every step); ``example_spearman``, the mean over examples of their own rank correlation;
+    ``rising_steps``, the share of (example, step) pairs where the attribute rises; ``monotone_examples``, the
+    share of examples whose attribute rises at every step.
+    """
+    if values.ndim != 2 or alphas.shape != (len(values),) or len(values) < 2:
+        raise ValueError(f"values must be (A, N) with A = len(alphas) >= 2, got {tuple(values.shape)} and {tuple(alphas.shape)}")
+    if not bool((alphas.diff() > 0).all()):
+        raise ValueError("alphas must be strictly increasing")
+    v = values.detach().double().cpu().numpy()
+    a = alphas.detach().double().cpu().numpy()
+    rising = np.diff(v, axis=0) > 0
+    per_example = [scipy.stats.spearmanr(a, column).statistic for column in v.T]
+    return {
+        "mean_spearman": float(scipy.stats.spearmanr(a, v.mean(1)).statistic),
+        "example_spearman": float(np.nanmean(per_example)),
+        "rising_steps": float(rising.mean()),
+        "monotone_examples": float(rising.all(axis=0).mean()),
+    }
+
