@@ -101,18 +101,34 @@ def _per_example_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.ndim - 1)))
 
 
+def ascent_step(g: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
+    """The step of size ``alpha`` that raises the objective most to first order, for gradients ``g`` (N, C, H, W).
+
+    L-inf: every pixel moves by ``alpha`` in the direction of its gradient's sign (FGSM's step). L2: the
+    whole image moves by ``alpha`` along ``g``, scaled to L2 norm ``alpha`` per image. Returns a tensor like
+    ``g``.
+    """
+    # BEGIN SOLUTION exercise=fgsm-step points=2 hint="see the docstring; _per_example_norm(g) is the L2 norm"
+    if norm == "linf":
+        return alpha * g.sign()
+    return alpha * g / _per_example_norm(g).clamp_min(1e-12)
+    # END SOLUTION
+
+
 def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """Project ``x_adv`` onto the ``norm``-ball of radius ``eps`` around ``x``, then clamp to [0, 1].
 
     Clamping after projecting keeps the point inside the ball: since ``x`` is in [0, 1], clamping only
     shrinks each coordinate of the perturbation.
     """
+    # BEGIN SOLUTION exercise=projection points=2 hint="clip x_adv - x to the eps-ball, then the image to [0, 1]"
     delta = x_adv - x
     if norm == "linf":
         delta = delta.clamp(-eps, eps)
     else:
         delta = delta * (eps / _per_example_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
     return (x + delta).clamp(0.0, 1.0)
+    # END SOLUTION
 
 
 def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -185,11 +201,7 @@ def pgd(
         x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
         for _ in range(steps):
             g = grad_fn(loss, x_adv)
-            if norm == "linf":
-                step = alpha * g.sign()
-            else:
-                step = alpha * g / _per_example_norm(g).clamp_min(1e-12)
-            x_adv = project(x_adv + step, x, eps, norm)
+            x_adv = project(x_adv + ascent_step(g, alpha, norm), x, eps, norm)
     return x_adv
 
 
@@ -237,8 +249,7 @@ def query_attack(
             xa, xo, ya = x_adv[active], x[active], y[active]
             g = grad_fn(attack_objective(model, ya, targeted), xa)
             spent = (getattr(grad_fn, "queries", 0) - before) // len(active) if hasattr(grad_fn, "queries") else 1
-            step = alpha * (g.sign() if norm == "linf" else g / _per_example_norm(g).clamp_min(1e-12))
-            x_adv[active] = project(xa + step, xo, eps, norm)
+            x_adv[active] = project(xa + ascent_step(g, alpha, norm), xo, eps, norm)
             queries[active] += spent + 1
             success[active] = fooled(x_adv[active], ya)
     return {"x_adv": x_adv, "queries": queries, "success": success}
@@ -327,8 +338,13 @@ def _optimise(model, x, target, *, steps, lr, lam, confidence, progress, descrip
             logits = model(image)
             if step == 0 and not 0 <= int(target_tensor[0]) < logits.shape[1]:
                 raise ValueError(f"target must be one of the class indices [0, {logits.shape[1]}), got {target}")
-            distance = (image - original).pow(2).sum()
-            loss = F.cross_entropy(logits, target_tensor) + lam * distance
+            # BEGIN SOLUTION exercise=fooling-objective points=2 hint="minimise it to make the net say target"
+            loss = F.cross_entropy(logits, target_tensor)
+            # END SOLUTION
+            if lam > 0:
+                # BEGIN SOLUTION exercise=proximity-term points=1 hint="add lam * squared L2 distance to original"
+                loss = loss + lam * (image - original).pow(2).sum()
+                # END SOLUTION
             probability = logits.softmax(dim=1)[0, target_tensor[0]].item()
             difference = (image.detach() - original).flatten()
             history["loss"].append(loss.item())

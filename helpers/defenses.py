@@ -77,10 +77,12 @@ def adversarial_training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor
     Returns a scalar tensor with a graph to the parameters.
     """
     lam = _check_lam(lam)
+    # BEGIN SOLUTION exercise=adversarial-training-loss points=2 hint="forge x_adv with adversarial_examples(...)"
     x_adv = adversarial_examples(model, x, y, attack)
     logits = model(torch.cat([x, x_adv]))
     clean, adversarial = logits[: len(x)], logits[len(x):]
     return F.cross_entropy(clean, y) + lam * F.cross_entropy(adversarial, y)
+    # END SOLUTION
 
 
 def logit_pairing_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack: Attack,
@@ -92,10 +94,12 @@ def logit_pairing_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, at
     (pulling the two together), never through the construction of ``x_adv``. Returns a scalar tensor.
     """
     lam = _check_lam(lam)
+    # BEGIN SOLUTION exercise=logit-pairing-loss points=2 hint="forge x_adv with adversarial_examples(...)"
     x_adv = adversarial_examples(model, x, y, attack)
     logits = model(torch.cat([x, x_adv]))
     clean, adversarial = logits[: len(x)], logits[len(x):]
     return F.cross_entropy(clean, y) + lam * (clean - adversarial).pow(2).sum(dim=1).mean()
+    # END SOLUTION
 
 
 def labelled_adversarial_examples(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *,

@@ -77,6 +77,7 @@ class VirtualBatchNorm(nn.Module):
                              f"got {tuple(x.shape)} and {tuple(reference.shape)}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"expected {self.num_features} channels in dimension 1, got {tuple(x.shape)}")
+        # BEGIN SOLUTION exercise=virtual-batchnorm points=3 hint="per channel: the reference batch's mean and mean square; mix 1/(M+1) own, M/(M+1) reference; then self._affine"
         spatial = tuple(range(2, x.ndim))  # () for (N, C)
         ref_mean = reference.mean(dim=(0, *spatial), keepdim=True)
         ref_mean_sq = reference.square().mean(dim=(0, *spatial), keepdim=True)
@@ -86,6 +87,7 @@ class VirtualBatchNorm(nn.Module):
         mean = new * own_mean + (1.0 - new) * ref_mean
         mean_sq = new * own_mean_sq + (1.0 - new) * ref_mean_sq
         return self._affine(x, mean, mean_sq), self._affine(reference, ref_mean, ref_mean_sq)
+        # END SOLUTION
 
 
 class Generator(nn.Module):
@@ -196,21 +198,27 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: flo
     Computed with log-sigmoid (binary cross-entropy on logits): finite for any finite logits.
     """
     real_label = _check_real_label(real_label)
+    # BEGIN SOLUTION exercise=discriminator-cost points=2 hint="binary cross-entropy on logits: real targets real_label, fake targets 0"
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
+    # END SOLUTION
 
 
 def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """The minimax generator cost ``mean(log(1 - D(G(z))))``, minimised. Its gradient with respect to a
     logit is ``-D(G(z)) / N``: it vanishes when the discriminator rejects the samples, early in training."""
+    # BEGIN SOLUTION exercise=generator-costs points=2 hint="log(1 - sigmoid(l)) = logsigmoid(-l): finite for any logit"
     return F.logsigmoid(-fake_logits).mean()  # log(1 - sigmoid(l)) = log sigmoid(-l)
+    # END SOLUTION
 
 
 def g_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """The non-saturating generator cost ``-mean(log D(G(z)))``. Its gradient with respect to a logit is
     ``-(1 - D(G(z))) / N``: largest exactly when the discriminator rejects the samples."""
+    # BEGIN SOLUTION exercise=generator-costs hint="-log sigmoid(l), with F.logsigmoid: finite for any logit"
     return -F.logsigmoid(fake_logits).mean()
+    # END SOLUTION
 
 
 G_LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -273,8 +281,10 @@ def _positive_int(value: object, name: str, minimum: int = 1) -> int:
 @torch.no_grad()
 def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
     """One step of an exponential moving average of weights: ``w_avg <- decay w_avg + (1 - decay) w``."""
+    # BEGIN SOLUTION exercise=weight-average points=1 hint="w_avg <- decay * w_avg + (1 - decay) * w, in place, for every parameter"
     for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
         averaged.lerp_(current, 1.0 - decay)
+    # END SOLUTION
 
 
 @torch.no_grad()

@@ -63,6 +63,7 @@ class FiniteDifference:
                 index = torch.arange(start, min(start + per_chunk, dims), device=x.device)
                 basis = torch.zeros(len(index), dims, dtype=x.dtype, device=x.device)
                 basis[torch.arange(len(index)), index] = self.h
+                # BEGIN SOLUTION exercise=finite-difference points=2 hint="query x +- h e_j, j in index"
                 plus = (flat + basis).clamp(0, 1)  # (N, k, D)
                 minus = (flat - basis).clamp(0, 1)
                 queries = torch.cat([plus, minus], dim=1).reshape(n, 2 * len(index), *x.shape[1:])
@@ -70,6 +71,7 @@ class FiniteDifference:
                 self.queries += queries.shape[0] * queries.shape[1]
                 taken = (plus - minus)[:, torch.arange(len(index)), index]  # 2h, less at the border
                 grad[:, index] = (losses[:, : len(index)] - losses[:, len(index):]) / taken
+                # END SOLUTION
         return grad.view_as(x)
 
 
@@ -96,6 +98,7 @@ class NES:
         with torch.no_grad():
             for start in range(0, self.samples, per_chunk):
                 k = min(per_chunk, self.samples - start)
+                # BEGIN SOLUTION exercise=nes points=2 hint="k directions u from self.generator; query x +- sigma u"
                 u = torch.randn(len(x), k, *x.shape[1:], generator=self.generator, dtype=x.dtype).to(x.device)
                 base = x.unsqueeze(1)
                 queries = torch.cat([(base + self.sigma * u).clamp(0, 1), (base - self.sigma * u).clamp(0, 1)], dim=1)
@@ -103,4 +106,7 @@ class NES:
                 self.queries += queries.shape[0] * queries.shape[1]
                 difference = losses[:, :k] - losses[:, k:]  # (N, k)
                 grad += (difference.view(len(x), k, *([1] * (x.ndim - 1))) * u).sum(dim=1)
+                # END SOLUTION
+        # BEGIN SOLUTION exercise=nes hint="scale the sum (see the docstring)"
         return grad / (2 * self.sigma * self.samples)
+        # END SOLUTION

@@ -301,11 +301,13 @@ def predict(model: nn.Module, x: torch.Tensor, k: int = 5) -> list[list[tuple[st
     probabilities = class_probabilities(model, x)
     if probabilities.shape[1] != len(labels):
         raise ValueError(f"the model gives {probabilities.shape[1]} classes, not ImageNet's {len(labels)}")
+    # BEGIN SOLUTION exercise=top-k hint="the k most probable (label, p) per image"
     top = probabilities.topk(k, dim=1)
     return [
         [(labels[i], p) for i, p in zip(indices.tolist(), values.tolist())]
         for values, indices in zip(top.values, top.indices)
     ]
+    # END SOLUTION
 
 
 def class_probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -317,7 +319,9 @@ def class_probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             logits = model(x.to(_model_device(model)))
     finally:
         model.train(was_training)
+    # BEGIN SOLUTION exercise=top-k points=2 hint="softmax, float32, on the CPU"
     return logits.float().softmax(dim=1).cpu()
+    # END SOLUTION
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -407,7 +411,9 @@ def _to_chw_float(image: Any) -> torch.Tensor:
     if min(image.shape[:2]) == 0:
         raise ValueError(f"image is empty: shape {image.shape}")
     if image.dtype == np.uint8:
+        # BEGIN SOLUTION exercise=image-to-tensor points=2 hint="uint8 0..255 -> float32 in [0, 1]"
         array = image.astype(np.float32) / 255.0
+        # END SOLUTION
     elif image.dtype == np.bool_:
         array = image.astype(np.float32)
     elif np.issubdtype(image.dtype, np.floating):
@@ -423,4 +429,6 @@ def _to_chw_float(image: Any) -> torch.Tensor:
         raise ValueError(f"image dtype {image.dtype} is not supported; use uint8 (0..255) or float in [0, 1]")
     if array.ndim == 2:
         array = array[:, :, None]
+    # BEGIN SOLUTION exercise=image-to-tensor hint="NumPy (H, W, C) -> torch (C, H, W)"
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    # END SOLUTION

@@ -40,6 +40,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     spherical path keeps typical norms. Falls back to :func:`lerp` for (anti-)parallel codes.
     """
     _check_pair(z0, z1, steps)
+    # BEGIN SOLUTION exercise=slerp points=2 hint="the angle omega between the unit codes; sin((1-t) omega) u0 + sin(t omega) u1, over sin(omega); norms linearly"
     n0, n1 = z0.norm(), z1.norm()
     if n0 == 0 or n1 == 0:
         return lerp(z0, z1, steps)
@@ -47,9 +48,10 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
     omega = torch.arccos((u0 @ u1).clamp(-1, 1))
     if torch.sin(omega).abs() < 1e-6:
         return lerp(z0, z1, steps)
-    t = torch.linspace(0, 1, steps, dtype=z0.dtype)[:, None]
+    t = torch.linspace(0.0, 1.0, steps, dtype=z0.dtype).unsqueeze(1)
     direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)
     return direction * ((1 - t) * n0 + t * n1)
+    # END SOLUTION
 
 
 def ink(images: torch.Tensor) -> torch.Tensor:
@@ -76,6 +78,7 @@ def attribute_direction(z: torch.Tensor, scores: torch.Tensor, *, fraction: floa
     groups = torch.zeros(len(z), dtype=torch.long) if groups is None else groups
     if groups.shape != (len(z),):
         raise ValueError(f"groups must be (N,) = ({len(z)},), got {tuple(groups.shape)}")
+    # BEGIN SOLUTION exercise=attribute-direction points=2 hint="per group: mean code of the top fraction by score minus that of the bottom; average over groups"
     differences = []
     for group in groups.unique():
         members = (groups == group).nonzero().flatten()
@@ -87,6 +90,7 @@ def attribute_direction(z: torch.Tensor, scores: torch.Tensor, *, fraction: floa
     if not differences:
         raise ValueError(f"too few codes: no group has 1/fraction = {1 / fraction:.0f} members")
     return torch.stack(differences).mean(0)
+    # END SOLUTION
 
 
 def walk(generator: nn.Module, z: torch.Tensor, direction: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:

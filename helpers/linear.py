@@ -23,7 +23,9 @@ def sign_perturbation(w: np.ndarray, eps: float) -> np.ndarray:
     """``eps * sign(w)``: the L-inf perturbation of size ``eps`` that moves ``w^T x`` the most."""
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps!r}")
+    # BEGIN SOLUTION exercise=linear-perturbation points=1 hint="each input moves by eps"
     return eps * np.sign(np.asarray(w, dtype=np.float64))
+    # END SOLUTION
 
 
 def l2_perturbation(w: np.ndarray, eps: float) -> np.ndarray:
@@ -31,7 +33,9 @@ def l2_perturbation(w: np.ndarray, eps: float) -> np.ndarray:
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps!r}")
     w = np.asarray(w, dtype=np.float64)
+    # BEGIN SOLUTION exercise=linear-perturbation hint="a step of L2 length eps along w"
     return eps * w / np.linalg.norm(w)
+    # END SOLUTION
 
 
 def activation_change_by_dimension(

@@ -1,0 +1,417 @@
+"""Finding and checking the homework markers: solution regions, hidden tests, and the tests of each exercise.
+
+The marker format is documented in :mod:`helpers.homework`. Every problem is a :class:`MarkerError` whose
+message starts with the place (``helpers/attacks.py:120`` or ``notebooks/03_why_linear.ipynb, cell 5, line 3``).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import shlex
+import subprocess
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MARKER = re.compile(r"^#\s*(?P<edge>BEGIN|END)\s+(?P<kind>SOLUTION|HIDDEN TESTS)(?![\w-])(?P<rest>.*)$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+OPTIONS = {"SOLUTION": ("exercise", "points", "hint"), "HIDDEN TESTS": ()}
+DEFAULT_POINTS = 1.0
+TESTS_DIR = "tests"
+
+# What a release leaves out however the repository lists it: history, environments, caches, build outputs.
+IGNORED_PARTS = {".git", ".venv", "venv", "build", "__pycache__", ".ipynb_checkpoints", ".pytest_cache",
+                 ".hypothesis", ".mypy_cache", ".ruff_cache"}
+
+
+class MarkerError(ValueError):
+    """A marker, an exercise or a grading test is wrong; the message names the file and line."""
+
+
+@dataclass
+class Region:
+    """One marked region: a solution (stubbed in the release) or hidden tests (removed from the release).
+
+    ``begin`` and ``end`` are the 1-based lines of the two markers, counted in the file or, for a notebook,
+    in the cell's source. ``body`` holds the lines between them (the solution, or the hidden tests).
+    """
+
+    kind: str  # "SOLUTION" or "HIDDEN TESTS"
+    path: str  # relative to the repository root, with "/"
+    begin: int
+    end: int
+    indent: str
+    body: list[str]
+    exercise: str | None = None
+    points: float | None = None
+    hint: str | None = None
+    cell: int | None = None  # notebook cell index (from 0; messages count from 1)
+    function: str | None = None  # the enclosing function, for .py solutions
+
+    @property
+    def where(self) -> str:
+        return _where(self.path, self.begin, self.cell)
+
+    @property
+    def location(self) -> str:
+        """Where a student finds the exercise in the release (line numbers change there)."""
+        if self.cell is not None:
+            return f"{self.path}, cell {self.cell + 1}"
+        return f"{self.path}, {self.function}()"
+
+
+@dataclass
+class ExerciseTest:
+    exercise: str
+    path: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class Exercise:
+    name: str
+    points: float
+    regions: list[Region] = field(default_factory=list)
+    tests: list[ExerciseTest] = field(default_factory=list)
+
+
+@dataclass
+class Catalogue:
+    """Everything marked in a repository."""
+
+    root: Path
+    regions: list[Region]
+    exercises: dict[str, Exercise]
+    tests: list[ExerciseTest]
+
+    def regions_in(self, path: str) -> list[Region]:
+        return [r for r in self.regions if r.path == path]
+
+
+def _where(path: str, line: int, cell: int | None = None) -> str:
+    """``path:line``, or for a notebook ``path, cell C, line L`` (cells counted from 1, markdown included)."""
+    return f"{path}, cell {cell + 1}, line {line}" if cell is not None else f"{path}:{line}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Files of a repository
+
+
+def repository_files(root: Path) -> list[str]:
+    """The files a release copies, relative to ``root``: git's tracked and untracked-but-not-ignored files
+    (so .gitignore is respected) or, outside git, every file; never .git, virtual environments or caches."""
+    root = Path(root)
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=root, capture_output=True, check=True).stdout.decode().split("\0")
+        git_root = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True,
+                                  text=True, check=True).stdout.strip()
+        if Path(git_root).resolve() != root.resolve():
+            raise subprocess.CalledProcessError(1, "git")  # a folder inside some other repository
+    except (OSError, subprocess.CalledProcessError):
+        listed = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    files = []
+    for name in listed:
+        parts = name.split("/")
+        if not name or IGNORED_PARTS & set(parts) or any(p.endswith(".egg-info") for p in parts):
+            continue
+        if (root / name).is_file() and not (root / name).is_symlink():
+            files.append(name)
+    return sorted(set(files))
+
+
+# --------------------------------------------------------------------------------------------------
+# Markers
+
+
+@dataclass
+class _Marker:
+    line: int
+    column: int
+    edge: str
+    kind: str
+    options: dict
+
+
+def _parse_options(kind: str, rest: str, where: str) -> dict:
+    try:
+        words = shlex.split(rest)
+    except ValueError as error:
+        raise MarkerError(f"{where}: cannot read the marker's options {rest.strip()!r} ({error})") from None
+    options = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or key not in OPTIONS[kind]:
+            allowed = ", ".join(f"{k}=..." for k in OPTIONS[kind]) or "no options"
+            raise MarkerError(f"{where}: unknown option {word!r} on a {kind} marker (allowed: {allowed})")
+        options[key] = value
+    if "exercise" in options and not NAME.match(options["exercise"]):
+        raise MarkerError(f"{where}: exercise name {options['exercise']!r} must be lowercase letters, digits, "
+                          "'-', '_' or '.'")
+    if "points" in options:
+        try:
+            options["points"] = float(options["points"])
+        except ValueError:
+            raise MarkerError(f"{where}: points={options['points']!r} is not a number") from None
+        if not options["points"] > 0:
+            raise MarkerError(f"{where}: points must be positive, got {options['points']}")
+    return options
+
+
+def _comments(text: str) -> list[tuple[int, int, str]]:
+    """(line, column, text) of each comment; tokenized, so a marker quoted inside a string is not one.
+    Falls back to whole-line comments if the text does not tokenize (IPython syntax in a cell)."""
+    try:
+        return [(t.start[0], t.start[1], t.string) for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                if t.type == tokenize.COMMENT]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return [(i, len(line) - len(line.lstrip()), line.strip())
+                for i, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith("#")]
+
+
+def _markers(text: str, path: str, cell: int | None) -> list[_Marker]:
+    lines = text.splitlines()
+    found = []
+    for line, column, comment in _comments(text):
+        match = MARKER.match(comment)
+        if not match:
+            continue
+        where = _where(path, line, cell)
+        if lines[line - 1][:column].strip():
+            raise MarkerError(f"{where}: a marker must be a comment on a line of its own")
+        edge, kind, rest = match["edge"], match["kind"], match["rest"]
+        if edge == "END" and rest.strip():
+            raise MarkerError(f"{where}: END {kind} takes no options, got {rest.strip()!r}")
+        options = _parse_options(kind, rest, where) if edge == "BEGIN" else {}
+        if edge == "BEGIN" and kind == "SOLUTION" and "exercise" not in options:
+            raise MarkerError(f"{where}: BEGIN SOLUTION needs exercise=NAME")
+        found.append(_Marker(line, column, edge, kind, options))
+    return found
+
+
+def _pair(markers: list[_Marker], text: str, path: str, cell: int | None) -> list[Region]:
+    """Balanced, not nested, BEGIN and END at the same indentation, something in between."""
+    lines = text.splitlines()
+    regions, open_marker = [], None
+    for marker in markers:
+        where = _where(path, marker.line, cell)
+        if marker.edge == "BEGIN":
+            if open_marker is not None:
+                raise MarkerError(f"{where}: BEGIN {marker.kind} inside the BEGIN {open_marker.kind} of line "
+                                  f"{open_marker.line}: regions cannot be nested (close that one first)")
+            open_marker = marker
+            continue
+        if open_marker is None:
+            raise MarkerError(f"{where}: END {marker.kind} without a BEGIN {marker.kind} before it")
+        if open_marker.kind != marker.kind:
+            raise MarkerError(f"{where}: END {marker.kind} closes the BEGIN {open_marker.kind} of line "
+                              f"{open_marker.line}")
+        if marker.column != open_marker.column:
+            raise MarkerError(f"{where}: END {marker.kind} is indented by {marker.column} but its BEGIN (line "
+                              f"{open_marker.line}) by {open_marker.column}: indent both like the code they mark")
+        body = lines[open_marker.line:marker.line - 1]
+        if not any(line.strip() and not line.strip().startswith("#") for line in body):
+            raise MarkerError(f"{_where(path, open_marker.line, cell)}: the {marker.kind} region is empty")
+        options = open_marker.options
+        regions.append(Region(kind=marker.kind, path=path, begin=open_marker.line, end=marker.line,
+                              indent=lines[open_marker.line - 1][:open_marker.column], body=body,
+                              exercise=options.get("exercise"), points=options.get("points"),
+                              hint=options.get("hint"), cell=cell))
+        open_marker = None
+    if open_marker is not None:
+        raise MarkerError(f"{_where(path, open_marker.line, cell)}: BEGIN {open_marker.kind} has no END "
+                          f"{open_marker.kind}")
+    return regions
+
+
+# --------------------------------------------------------------------------------------------------
+# Python files: solution regions must be whole statements inside a function body
+
+
+def _check_python_region(region: Region, tree: ast.Module, parents: dict, statements: list[ast.stmt]) -> None:
+    where = region.where
+    b, e = region.begin, region.end
+    inside = [s for s in statements if b < _start(s) and s.end_lineno < e]
+    top = [s for s in inside if parents[s] not in inside]
+    if not top:
+        raise MarkerError(f"{where}: the {region.kind} region holds no complete statement")
+    owners = {(id(parents[s]), _field_of(parents[s], s)) for s in top}
+    if len(owners) != 1:
+        raise MarkerError(f"{where}: the {region.kind} region spans more than one block; mark statements of "
+                          "one block (e.g. the whole body after the docstring)")
+    parent = parents[top[0]]
+    ancestors, node = set(), parent
+    while node is not None:
+        ancestors.add(node)
+        node = parents.get(node)
+    for s in statements:
+        if s not in inside and s not in ancestors and _start(s) <= e and s.end_lineno >= b:
+            raise MarkerError(f"{where}: the statement on line {_start(s)} crosses the markers of the region "
+                              f"(lines {b}-{e}); a region must hold whole statements")
+    column = top[0].col_offset
+    if len(region.indent) != column:
+        within = f" (inside the statement of line {_start(parent)}: mark whole statements, decorators included)" \
+            if isinstance(parent, ast.stmt) and _start(parent) < b and len(region.indent) < column else ""
+        raise MarkerError(f"{where}: the markers are indented by {len(region.indent)} but the code they mark "
+                          f"by {column}{within}")
+    if region.kind == "HIDDEN TESTS":
+        return
+    node = parent
+    while not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+        node = parents[node]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise MarkerError(f"{where}: BEGIN SOLUTION outside a function body: in a .py file a solution region "
+                          "must lie inside a function (the release keeps its signature and docstring and "
+                          "raises NotImplementedError there)")
+    if top[0] is node.body[0] and ast.get_docstring(node, clean=False) is not None:
+        raise MarkerError(f"{where}: the region includes the docstring of {node.name}(); start it after the "
+                          "docstring, which the student needs")
+    names, walker = [], node
+    while not isinstance(walker, ast.Module):
+        if isinstance(walker, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(walker.name)
+        walker = parents[walker]
+    region.function = ".".join(reversed(names))
+
+
+def _start(statement: ast.stmt) -> int:
+    """The first line of a statement, its decorators included."""
+    decorators = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(d.lineno for d in decorators)])
+
+
+def _field_of(parent: ast.AST, child: ast.AST) -> str:
+    for name, value in ast.iter_fields(parent):
+        if isinstance(value, list) and any(item is child for item in value):
+            return name
+    return ""
+
+
+def scan_python(text: str, path: str) -> list[Region]:
+    """The regions of one .py file, checked; raises :class:`MarkerError`."""
+    if "SOLUTION" not in text and "HIDDEN TESTS" not in text:
+        return []
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as error:
+        raise MarkerError(f"{_where(path, error.lineno or 0)}: not valid Python ({error.msg})") from None
+    regions = _pair(_markers(text, path, None), text, path, None)
+    if not regions:
+        return []
+    parents: dict = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+    for region in regions:
+        _check_python_region(region, tree, parents, statements)
+    return regions
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebooks: solution regions in code cells
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def scan_notebook(notebook: dict, path: str) -> list[Region]:
+    regions = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell_source(cell)
+        if "SOLUTION" not in source and "HIDDEN TESTS" not in source:
+            continue
+        for region in _pair(_markers(source, path, index), source, path, index):
+            if region.kind == "HIDDEN TESTS":
+                raise MarkerError(f"{region.where}: HIDDEN TESTS belong in the test files (tests/*.py), not in "
+                                  "a notebook")
+            regions.append(region)
+    return regions
+
+
+# --------------------------------------------------------------------------------------------------
+# Grading tests: @pytest.mark.exercise("NAME")
+
+
+def scan_exercise_tests(text: str, path: str) -> list[ExerciseTest]:
+    """Every ``pytest.mark.exercise("NAME")`` in a test file (decorator, ``pytestmark`` or ``pytest.param``)."""
+    if "exercise" not in text:
+        return []
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as error:
+        raise MarkerError(f"{_where(path, error.lineno or 0)}: not valid Python ({error.msg})") from None
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "exercise"
+                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "mark"):
+            continue
+        args = node.args
+        if len(args) != 1 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
+            raise MarkerError(f"{_where(path, node.lineno)}: name the exercise with one string literal, "
+                              "e.g. @pytest.mark.exercise(\"fgsm-step\")")
+        found.append(ExerciseTest(args[0].value, path, node.lineno))
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# A whole repository
+
+
+def scan(root: Path | str, *, require_tests: bool = True) -> Catalogue:
+    """Find and check every marker and grading test under ``root``; raises :class:`MarkerError`.
+
+    With ``require_tests``, every exercise needs a grading test and every grading test a known exercise.
+    """
+    root = Path(root).resolve()
+    regions: list[Region] = []
+    tests: list[ExerciseTest] = []
+    for name in repository_files(root):
+        if name.endswith(".py"):
+            text = (root / name).read_text(encoding="utf-8")
+            regions.extend(scan_python(text, name))
+            if name.startswith(TESTS_DIR + "/"):
+                tests.extend(scan_exercise_tests(text, name))
+        elif name.endswith(".ipynb"):
+            try:
+                notebook = json.loads((root / name).read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                raise MarkerError(f"{name}: not a valid notebook ({error})") from None
+            regions.extend(scan_notebook(notebook, name))
+    exercises: dict[str, Exercise] = {}
+    points_from: dict[str, Region] = {}
+    for region in regions:
+        if region.kind != "SOLUTION":
+            continue
+        exercise = exercises.setdefault(region.exercise, Exercise(region.exercise, DEFAULT_POINTS))
+        exercise.regions.append(region)
+        if region.points is not None:
+            first = points_from.setdefault(region.exercise, region)
+            if first.points != region.points:
+                raise MarkerError(f"{region.where}: exercise {region.exercise!r} has points={region.points:g} here "
+                                  f"but points={first.points:g} at {first.where}; give its points once")
+            exercise.points = region.points
+    for test in tests:
+        if test.exercise in exercises:
+            exercises[test.exercise].tests.append(test)
+        elif require_tests:
+            known = ", ".join(sorted(exercises)) or "none"
+            raise MarkerError(f"{test.where}: the test names exercise {test.exercise!r}, which no BEGIN SOLUTION "
+                              f"marker defines (exercises: {known})")
+    if require_tests:
+        for exercise in exercises.values():
+            if not exercise.tests:
+                raise MarkerError(f"{exercise.regions[0].where}: exercise {exercise.name!r} has no grading test; "
+                                  f"mark one under {TESTS_DIR}/ with @pytest.mark.exercise({exercise.name!r})")
+    return Catalogue(root, regions, exercises, tests)
