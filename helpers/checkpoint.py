@@ -66,3 +66,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"{path} is not a readable checkpoint ({exc}); delete it to start afresh") from exc
+
+
+def resume_state(path: str | Path | None, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The state a training loop resumes from: ``None`` when ``path`` is None or no file is there, else the
+    checkpoint at ``path``, after checking that it was written with the same ``settings`` (the loop's
+    hyperparameters, saved in the checkpoint under ``"settings"``). A different run's checkpoint raises a
+    ``ValueError`` that shows both settings, rather than silently continuing another experiment.
+    """
+    if path is None or not Path(path).is_file():
+        return None
+    state = load_checkpoint(path)
+    if state.get("settings") != settings:
+        raise ValueError(f"{path} was written with other settings ({state.get('settings')}, now {settings}); "
+                         "use the same settings to resume, or delete the file to start afresh")
+    return state

@@ -155,12 +155,46 @@ def gan_minimax(path: Path) -> None:
     plt.close(fig)
 
 
+def cyclegan_cycle(path: Path) -> None:
+    """08: two generators, two discriminators, and the losses that tie them: adversarial, cycle, identity."""
+    fig, ax = plt.subplots(figsize=(11, 5.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(-2.0, 5.4)
+    ax.set_axis_off()
+    rows = [(3.6, True, "horse a", "A", "G", "A -> B", "G(a)", "zebra", "F", "B -> A", "F(G(a))", "D_B", "zebras"),
+            (0.0, False, "zebra b", "B", "F", "B -> A", "F(b)", "horse", "G", "A -> B", "G(F(b))", "D_A", "horses")]
+    for y, top, src, domain, gen1, map1, mid, kind, gen2, map2, back, disc, real in rows:
+        _box(ax, 0.1, y, 1.5, 0.9, src, f"domain {domain}", "#d9ead3")
+        _box(ax, 2.1, y, 1.6, 0.9, gen1, map1, "#cfe2f3")
+        _box(ax, 4.2, y, 1.5, 0.9, mid, f"a fake {kind}", "#cfe2f3")
+        _box(ax, 6.2, y, 1.6, 0.9, gen2, map2, "#cfe2f3")
+        _box(ax, 8.3, y, 1.6, 0.9, back, "back again?", "#cfe2f3")
+        for x in (1.65, 3.75, 5.75, 7.85):
+            _arrow(ax, (x, y + 0.45), (x + 0.4, y + 0.45))
+        d_y = y - 1.15 if top else y + 1.3
+        _box(ax, 4.2, d_y, 1.5, 0.75, disc, "PatchGAN", "#fde9c9")
+        _arrow(ax, (4.95, y - 0.05 if top else y + 0.95), (4.95, d_y + 0.8 if top else d_y - 0.05), color="#cc7a00")
+        ax.text(5.9, d_y + 0.38, f"LSGAN: {disc} scores each patch,\nreal {real} -> 1, fakes -> 0",
+                fontsize=8.5, color="#cc7a00", va="center")
+        _arrow(ax, (9.1, y + 0.95 if top else y - 0.05), (0.85, y + 0.95 if top else y - 0.05),
+               connectionstyle=f"arc3,rad={0.12 if top else -0.12}", color="#1f3b73", ls="--")
+        ax.text(5.0, y + 1.62 if top else y - 0.95, f"cycle: 10 |{back} - {src[-1]}|_1", ha="center",
+                fontsize=9, color="#1f3b73")
+    ax.text(5.5, -1.45, "identity: 0.5 x 10 x (|G(b) - b|_1 + |F(a) - a|_1): fed its own target domain, a "
+            "generator should leave it alone", ha="center", fontsize=8.5, color="#38761d")
+    ax.text(5.5, -1.85, "G, F: c7s1-w, two stride-2 convs, residual blocks, two stride-2 transposed convs, "
+            "c7s1-3, instance norm", ha="center", fontsize=8.5, color="#555555")
+    fig.savefig(path, dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
 FIGURES: dict[str, Callable[[Path], None]] = {
     "00_classifier_pipeline.png": classifier_pipeline,
     "01_attack_as_optimisation.png": attack_as_optimisation,
     "02_pluggable_gradient.png": pluggable_gradient,
     "04_defenses_map.png": defenses_map,
     "05_gan_minimax.png": gan_minimax,
+    "08_cyclegan.png": cyclegan_cycle,
 }
 
 

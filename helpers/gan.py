@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
 from .validation import check_images
 
 NORMS = ("batch", "virtual")
@@ -407,11 +407,8 @@ def train_gan(
                 "average_decay": float(average_decay) if average is not None else None}
     history: dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "sample_steps": [], "samples": []}
     start = 0
-    if checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint)
-        if state.get("settings") != settings:
-            raise ValueError(f"{checkpoint} was written with other settings ({state.get('settings')}, now {settings}); "
-                             "use the same settings to resume, or delete the file to start afresh")
+    state = resume_state(checkpoint, settings)
+    if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         if average is not None:

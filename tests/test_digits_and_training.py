@@ -121,3 +121,14 @@ def test_load_mnist_without_the_files_names_the_offline_default(tmp_path):
         load_mnist(str(tmp_path))
     with pytest.raises(ValueError, match="split"):
         load_mnist(str(tmp_path), "validation")
+
+
+def test_resume_state_checks_the_settings_a_checkpoint_was_written_with(tmp_path):
+    from helpers.checkpoint import resume_state
+
+    path = tmp_path / "run.pt"
+    assert resume_state(None, {"lr": 1.0}) is None and resume_state(path, {"lr": 1.0}) is None
+    save_checkpoint(path, {"settings": {"lr": 1.0}, "step": 3})
+    assert resume_state(path, {"lr": 1.0})["step"] == 3
+    with pytest.raises(ValueError, match="other settings"):
+        resume_state(path, {"lr": 2.0})

@@ -609,3 +609,63 @@ def test_attribute_direction_within_groups_ignores_a_confounder():
     scores = z[:, 0] + 3 * group
     within = attribute_direction(z, scores, groups=group)
     assert within[0] > 2 and within[1:].abs().max() < 0.15
+
+
+# --------------------------------------------------------------------------------------------------
+# 08_cyclegan: the cycle and identity losses, and the image pool
+
+
+@pytest.mark.exercise("cycle-loss")
+def test_cycle_and_identity_losses_are_weighted_l1_distances():
+    from helpers.cyclegan import cycle_loss, identity_loss
+
+    x, y = images(3, seed=1), images(3, seed=2)
+    l1 = (x - y).abs().mean()
+    torch.testing.assert_close(cycle_loss(x, y), 10 * l1)
+    torch.testing.assert_close(cycle_loss(x, y, lambda_cycle=2.0), 2 * l1)
+    torch.testing.assert_close(identity_loss(x, y), 5 * l1)
+    torch.testing.assert_close(identity_loss(x, y, lambda_cycle=4.0, lambda_identity=0.25), l1)
+    assert cycle_loss(x, x).item() == 0 and identity_loss(y, y).item() == 0
+
+
+@pytest.mark.exercise("cycle-loss")
+def test_the_cycle_loss_pulls_the_reconstruction_toward_the_original():
+    from helpers.cyclegan import cycle_loss
+
+    x = images(2, seed=3)
+    reconstruction = (x + 0.1).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(cycle_loss(reconstruction, x), reconstruction)
+    assert (gradient > 0).all()  # descending it lowers the too-bright reconstruction
+
+
+@pytest.mark.exercise("image-pool")
+def test_the_pool_returns_new_images_while_it_fills():
+    from helpers.cyclegan import ImagePool
+
+    pool = ImagePool(size=4, seed=0)
+    first, second = images(3, seed=4), images(1, seed=5)
+    torch.testing.assert_close(pool.query(first), first)
+    torch.testing.assert_close(pool.query(second), second)
+    assert len(pool) == 4
+    passthrough = ImagePool(size=0)
+    torch.testing.assert_close(passthrough.query(first), first)
+
+
+@pytest.mark.exercise("image-pool")
+def test_a_full_pool_swaps_in_a_stored_image_half_of_the_time():
+    from helpers.cyclegan import ImagePool
+
+    pool = ImagePool(size=5, seed=0)
+    seen = images(5, seed=6)
+    pool.query(seen)
+    swapped, total = 0, 400
+    for index in range(total):
+        new = torch.full((1, 3, 8, 8), float(index + 10))  # never seen before
+        out = pool.query(new)
+        assert out.shape == new.shape and len(pool) == 5
+        if not torch.equal(out, new):
+            swapped += 1
+            earlier_constant = torch.equal(out, torch.full_like(out, out[0, 0, 0, 0].item())) and \
+                10 <= out[0, 0, 0, 0].item() < index + 10
+            assert earlier_constant or any(torch.equal(out[0], image) for image in seen)  # given to it before
+    assert 0.4 < swapped / total < 0.6

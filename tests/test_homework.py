@@ -35,6 +35,7 @@ EXERCISES_BY_NOTEBOOK = {
     "05_gans": {"discriminator-cost", "generator-costs"},
     "06_gan_tricks": {"virtual-batchnorm", "weight-average"},
     "07_latent_space": {"slerp", "attribute-direction"},
+    "08_cyclegan": {"cycle-loss", "image-pool"},
 }
 # Exercises whose tests need another exercise solved first (a test of proximity-term computes the loss).
 BUILDS_ON = {"proximity-term": {"fooling-objective"}}
