@@ -25,8 +25,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
-from .gan import _Batches, _positive_int
-from .validation import check_images
+from .gan import _Batches
+from .validation import check_images, check_int
 
 NORMS = ("instance", "none")
 
@@ -76,10 +76,10 @@ class ResnetGenerator(nn.Module):
     def __init__(self, channels: int = 3, *, width: int = 64, n_blocks: int = 9, n_down: int = 2,
                  norm: str = "instance"):
         super().__init__()
-        _positive_int(channels, "channels")
-        _positive_int(width, "width")
-        _positive_int(n_blocks, "n_blocks", minimum=0)
-        _positive_int(n_down, "n_down", minimum=0)
+        check_int(channels, "channels")
+        check_int(width, "width")
+        check_int(n_blocks, "n_blocks", minimum=0)
+        check_int(n_down, "n_down", minimum=0)
         _check_choice(norm, "norm", NORMS)
         self.channels, self.n_down = channels, n_down
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), _norm(norm, width), nn.ReLU()]
@@ -116,9 +116,9 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 3, *, width: int = 64, n_layers: int = 3, norm: str = "instance"):
         super().__init__()
-        _positive_int(channels, "channels")
-        _positive_int(width, "width")
-        _positive_int(n_layers, "n_layers")
+        check_int(channels, "channels")
+        check_int(width, "width")
+        check_int(n_layers, "n_layers")
         _check_choice(norm, "norm", NORMS)
         self.channels = channels
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
@@ -195,7 +195,7 @@ class ImagePool:
     """
 
     def __init__(self, size: int = 50, seed: int = 0):
-        self.size = _positive_int(size, "size", minimum=0)
+        self.size = check_int(size, "size", minimum=0)
         self.images: list[torch.Tensor] = []
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -324,9 +324,9 @@ def train_cyclegan(
     states), so a finished run returns at once. ``seed`` fixes the data order and the pools; initialise the
     networks with :func:`helpers.config.seed_everything` first. Leaves all four networks in eval mode.
     """
-    _positive_int(steps, "steps", minimum=0)
+    check_int(steps, "steps", minimum=0)
     decay_steps = steps // 2 if decay_steps is None else decay_steps
-    _positive_int(decay_steps, "decay_steps", minimum=0)
+    check_int(decay_steps, "decay_steps", minimum=0)
     if decay_steps > steps:
         raise ValueError(f"decay_steps ({decay_steps}) must not exceed steps ({steps})")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -334,18 +334,18 @@ def train_cyclegan(
     for name, value in (("lambda_cycle", lambda_cycle), ("lambda_identity", lambda_identity)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    _positive_int(pool_size, "pool_size", minimum=0)
+    check_int(pool_size, "pool_size", minimum=0)
     check_images(data_a, name="data_a", channels=None)
     check_images(data_b, name="data_b", channels=None)
     if data_a.shape[1:] != data_b.shape[1:]:
         raise ValueError(f"data_a and data_b must hold images of one shape, got {tuple(data_a.shape[1:])} and "
                          f"{tuple(data_b.shape[1:])}; resize them (load_image_folders(size=...))")
-    _positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     if batch_size > min(len(data_a), len(data_b)):
         raise ValueError(f"batch_size {batch_size} is larger than the smaller domain ({min(len(data_a), len(data_b))} images)")
-    _positive_int(checkpoint_every, "checkpoint_every")
+    check_int(checkpoint_every, "checkpoint_every")
     if sample_every is not None:
-        _positive_int(sample_every, "sample_every")
+        check_int(sample_every, "sample_every")
         if sample_a is None or sample_b is None:
             raise ValueError("sample_every needs sample_a and sample_b (a few fixed images of each domain)")
         check_images(sample_a, name="sample_a", channels=None)

@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
-from .validation import check_images
+from .validation import check_images, check_int
 
 NORMS = ("batch", "virtual")
 
@@ -272,12 +272,6 @@ class _Batches:
         self.order, self.position = state["order"], state["position"]
 
 
-def _positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 @torch.no_grad()
 def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
     """One step of an exponential moving average of weights: ``w_avg <- decay w_avg + (1 - decay) w``."""
@@ -370,8 +364,8 @@ def train_gan(
     codes; initialise the networks with :func:`helpers.config.seed_everything` first. Leaves the networks
     (and the average) in eval mode.
     """
-    _positive_int(steps, "steps", minimum=0)
-    _positive_int(k_d, "k_d (discriminator updates per generator update)")
+    check_int(steps, "steps", minimum=0)
+    check_int(k_d, "k_d (discriminator updates per generator update)")
     for name, lr in (("lr_d", lr_d), ("lr_g", lr_g)):
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"{name} must be a positive learning rate, got {lr!r}")
@@ -387,12 +381,12 @@ def train_gan(
     if tuple(data.shape[1:]) != tuple(shape):
         raise ValueError(f"data are images of shape {tuple(data.shape[1:])} but the generator makes {tuple(shape)}; "
                          "resize the data (e.g. load_digits(size=16)) or build the models for this size")
-    _positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     if batch_size > len(data):
         raise ValueError(f"batch_size {batch_size} is larger than the {len(data)} training images")
-    _positive_int(checkpoint_every, "checkpoint_every")
+    check_int(checkpoint_every, "checkpoint_every")
     if sample_every is not None:
-        _positive_int(sample_every, "sample_every")
+        check_int(sample_every, "sample_every")
 
     device = next(discriminator.parameters()).device
     latent_dim = generator.latent_dim

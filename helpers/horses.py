@@ -19,7 +19,6 @@ Zhu et al.'s horse2zebra); :func:`download_dataset` fetches and unpacks an archi
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shutil
 import urllib.request
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import horse_silhouette
+from .validation import check_int, sha256_of  # sha256_of is part of this module's API
 
 DOMAINS = ("trainA", "trainB", "testA", "testB")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -176,12 +176,6 @@ def _draw(n: int, size: int, generator: torch.Generator, coats: tuple[str, ...])
     return painted, cover >= 0.5
 
 
-def _check_count(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 _BLOCK = 200  # images are drawn in blocks of 200, each from its own generator
 
 
@@ -194,9 +188,9 @@ def horses_and_zebras(n_train: int = 1000, n_test: int = 200, *, size: int = 64,
     ``n_test`` (a smaller set is the start of a larger one). Memory: each tensor takes
     ``12 * N * size**2`` bytes (1,000 images at 64x64: 49 MB).
     """
-    _check_count(n_train, "n_train", 1)
-    _check_count(n_test, "n_test", 1)
-    _check_count(size, "size", 16)
+    check_int(n_train, "n_train", 1)
+    check_int(n_test, "n_test", 1)
+    check_int(size, "size", 16)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
 
@@ -236,8 +230,8 @@ def other_animals(n: int = 500, *, size: int = 64, seed: int = 0) -> torch.Tenso
     a 3x3 to 7x7 box. A third class for a domain classifier, so that "judged a zebra" means "has a zebra's
     coat", not merely "is not brown". One in eight is no scene at all, but colour noise. Deterministic given
     the seed."""
-    _check_count(n, "n", 1)
-    _check_count(size, "size", 16)
+    check_int(n, "n", 1)
+    check_int(size, "size", 16)
     generator = _seeded(seed, 3)
     poses = _poses(n, generator)
     cover = _coverage(poses, size)
@@ -290,9 +284,9 @@ def load_image_folders(root: str | Path, *, size: int = 256, max_images: int | N
     an unreadable (corrupt) image, naming the path.
     """
     root = Path(root)
-    _check_count(size, "size", 16)
+    check_int(size, "size", 16)
     if max_images is not None:
-        _check_count(max_images, "max_images", 1)
+        check_int(max_images, "max_images", 1)
     unknown = [d for d in domains if d not in DOMAINS]
     if unknown or not domains:
         raise ValueError(f"domains must be a non-empty subset of {DOMAINS}, got {domains!r}")
@@ -311,15 +305,6 @@ def load_image_folders(root: str | Path, *, size: int = 256, max_images: int | N
         files = files[:max_images] if max_images is not None else files
         result[domain] = torch.stack([_load_image(p, size) for p in files])
     return result
-
-
-def sha256_of(path: str | Path) -> str:
-    """The sha256 of a file, as 64 hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_dataset(dest: str | Path, *, sha256: str, url: str = HORSE2ZEBRA_URL) -> Path:

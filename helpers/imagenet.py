@@ -12,7 +12,6 @@ returns logits (N, 1000); the normalization is its first layer.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import device as default_device
-from .validation import check_images
+from .validation import check_images, sha256_of
 
 DEFAULT_CLASSIFIER = "efficientnet_lite0"
 IGUANA = 39  # ImageNet class index of "common iguana"
@@ -176,14 +175,9 @@ def lite_weights_path(name: str = DEFAULT_CLASSIFIER) -> Path:
 
 def verify_sha256(path: str | Path, expected: str, *, fix: str = "download or install it again") -> None:
     """Raise ``ValueError`` unless the file's sha256 equals ``expected`` (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
-        raise ValueError(
-            f"{path} is corrupted or not the expected file: sha256 {digest.hexdigest()} != {expected}; {fix}"
-        )
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ValueError(f"{path} is corrupted or not the expected file: sha256 {actual} != {expected}; {fix}")
 
 
 # The efficientnet_pytorch naming -> timm's, for EfficientNet-Lite (which has no squeeze-excitation).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import torch
 
 # Tolerance for "inside [0, 1]": float arithmetic may land a hair outside after clamping elsewhere.
@@ -45,3 +48,19 @@ def check_images(x: object, *, name: str = "x", channels: int | None = 3) -> tor
                 "divided by 255"
             )
     return x
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` if it is an int (not a bool) >= ``minimum``; else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file, as 64 hex digits (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
