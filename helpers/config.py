@@ -3,6 +3,12 @@
 Fast mode shrinks iteration counts so that every notebook runs in seconds under CI. It is switched on by
 the environment variable ``COURSE_FAST_MODE=1``, which the test configuration (``conftest.py``) sets for
 ``pytest``. Without it, the notebooks do the real thing (full mode).
+
+Seeds: every random choice of the course goes through :func:`seed` (directly, or through
+:func:`seed_everything`). ``COURSE_SEED=k`` (an int >= 0; default 0) runs the whole course under the k-th set
+of seeds without editing a notebook; 0 gives the seeds the committed notebooks were run with. The number of
+CPU threads torch uses follows ``OMP_NUM_THREADS`` (read by torch when it starts). ``python -m
+helpers.margins`` uses both to check the notebooks' claims over seeds and thread counts.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ import numpy as np
 import torch
 
 FAST_MODE_VARIABLE = "COURSE_FAST_MODE"
+SEED_VARIABLE = "COURSE_SEED"
 DEFAULT_SEED = 0
+# seed(n) under COURSE_SEED=k is n + SEED_STRIDE * k: the seeds of two runs never coincide as long as a
+# notebook uses fewer than SEED_STRIDE of them.
+SEED_STRIDE = 1000
 
 _T = TypeVar("_T")
 _TRUE = {"1", "true", "yes", "on"}
@@ -42,17 +52,48 @@ def pick(full: _T, fast: _T) -> _T:
     return fast if fast_mode() else full
 
 
-def seed_everything(seed: int = DEFAULT_SEED) -> torch.Generator:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA).
+def course_seed() -> int:
+    """The run's seed set, from ``COURSE_SEED`` (an int >= 0; 0 when unset or empty).
+
+    Raises ``ValueError`` for anything else, rather than silently running under the default seeds.
+    """
+    raw = os.environ.get(SEED_VARIABLE, "").strip()
+    if raw == "":
+        return 0
+    if not raw.isdigit() or int(raw) >= 2**32 // SEED_STRIDE:
+        raise ValueError(f"{SEED_VARIABLE}={raw!r} is not understood; set it to a whole number such as 0, 1 or 2 "
+                         f"(below {2**32 // SEED_STRIDE:,}), or unset it for the default seeds")
+    return int(raw)
+
+
+def seed(n: int = DEFAULT_SEED) -> int:
+    """The seed of a notebook's random choice number ``n``: ``n`` itself under the default ``COURSE_SEED=0``,
+    and ``n + 1000 * COURSE_SEED`` otherwise. Pass it wherever a seed is wanted, e.g.
+    ``horses_and_zebras(seed=config.seed(0))``, so that ``COURSE_SEED`` changes every random choice at once.
+    """
+    _check_seed(n, "seed")
+    value = n + SEED_STRIDE * course_seed()
+    if value >= 2**32:
+        raise ValueError(f"seed {n} under {SEED_VARIABLE}={course_seed()} is {value}, beyond 2**32; use a smaller n")
+    return value
+
+
+def seed_everything(n: int = DEFAULT_SEED) -> torch.Generator:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA) with :func:`seed` ``(n)``:
+    ``n`` itself unless ``COURSE_SEED`` asks for another set of seeds.
 
     Returns a ``torch.Generator`` seeded with the same value, for code that wants its own stream.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-    return torch.Generator().manual_seed(seed)
+    value = seed(n)
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(value)
+
+
+def _check_seed(value: object, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+        raise ValueError(f"{name} must be an int in [0, 2**32), got {value!r}")
 
 
 def device() -> torch.device:

@@ -20,10 +20,10 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import config
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
 from .gan import _Batches
 from .validation import check_images, check_int
@@ -288,7 +288,7 @@ def train_cyclegan(
     lambda_cycle: float = 10.0,
     lambda_identity: float = 0.5,
     pool_size: int = 50,
-    seed: int = 0,
+    seed: int | None = None,
     sample_a: torch.Tensor | None = None,
     sample_b: torch.Tensor | None = None,
     sample_every: int | None = None,
@@ -321,7 +321,7 @@ def train_cyclegan(
 
     ``checkpoint``: a file written every ``checkpoint_every`` steps and at the end; if it exists when
     training starts, training resumes from it exactly (weights, optimisers, pools, data order, step, RNG
-    states), so a finished run returns at once. ``seed`` fixes the data order and the pools; initialise the
+    states), so a finished run returns at once. ``seed`` fixes the data order and the pools (default: :func:`helpers.config.seed`); initialise the
     networks with :func:`helpers.config.seed_everything` first. Leaves all four networks in eval mode.
     """
     check_int(steps, "steps", minimum=0)
@@ -358,6 +358,7 @@ def train_cyclegan(
     constant_steps = steps - decay_steps
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_decay(s, constant_steps, decay_steps))
                  for opt in (opt_g, opt_d)]
+    seed = config.seed() if seed is None else seed
     batches_a, batches_b = _Batches(len(data_a), batch_size, seed), _Batches(len(data_b), batch_size, seed + 1)
     pool_a, pool_b = ImagePool(pool_size, seed + 2), ImagePool(pool_size, seed + 3)
     settings = {"steps": steps, "decay_steps": decay_steps, "batch_size": batch_size, "lr": float(lr),

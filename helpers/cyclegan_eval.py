@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from . import config
 from .cyclegan import translate
 from .training import train_classifier
 from .validation import check_images
@@ -82,9 +83,11 @@ class DomainClassifier(nn.Module):
 
 
 def domain_classifier(horses: torch.Tensor, zebras: torch.Tensor, others: torch.Tensor, *, epochs: int = 5,
-                      seed: int = 0, progress: bool = False) -> DomainClassifier:
+                      seed: int | None = None, progress: bool = False) -> DomainClassifier:
     """A :class:`DomainClassifier` trained (Adam 1e-3, batch 64, ``epochs`` epochs) on real ``horses``
-    (class 0), ``zebras`` (1) and ``others`` (2), each (N, 3, S, S) in [0, 1]; returned in eval mode."""
+    (class 0), ``zebras`` (1) and ``others`` (2), each (N, 3, S, S) in [0, 1]; returned in eval mode.
+    ``seed`` fixes the initial weights and the shuffling (default: :func:`helpers.config.seed`)."""
+    seed = config.seed() if seed is None else seed
     torch.manual_seed(seed)
     model = DomainClassifier()
     x = torch.cat([horses, zebras, others])

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import config
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
 from .validation import check_images, check_int
 
@@ -332,7 +333,7 @@ def train_gan(
     betas: tuple[float, float] = (0.5, 0.999),
     average: nn.Module | None = None,
     average_decay: float = 0.995,
-    seed: int = 0,
+    seed: int | None = None,
     sample_every: int | None = None,
     n_samples: int = 64,
     checkpoint: str | Path | None = None,
@@ -361,7 +362,7 @@ def train_gan(
     ``checkpoint``: a file written every ``checkpoint_every`` steps and at the end; if it exists when training
     starts, training resumes from it exactly (weights, optimisers, average, step, data order, noise and RNG
     state), so a finished run returns at once. ``seed`` fixes the data order, the noise and the fixed sample
-    codes; initialise the networks with :func:`helpers.config.seed_everything` first. Leaves the networks
+    codes (default: :func:`helpers.config.seed`, so ``COURSE_SEED`` changes them); initialise the networks with :func:`helpers.config.seed_everything` first. Leaves the networks
     (and the average) in eval mode.
     """
     check_int(steps, "steps", minimum=0)
@@ -393,6 +394,7 @@ def train_gan(
     generator_loss = G_LOSSES[g_loss]
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
+    seed = config.seed() if seed is None else seed
     batches = _Batches(len(data), batch_size, seed)
     noise = torch.Generator().manual_seed(seed + 1)
     fixed_z = sample_latent(n_samples, latent_dim, seed=seed + 2)

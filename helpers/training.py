@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import config
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -28,14 +29,15 @@ def train_classifier(
     loss_fn: LossFn = cross_entropy_loss,
     lr: float = 1e-3,
     batch_size: int = 64,
-    seed: int = 0,
+    seed: int | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train ``model`` in place with Adam on ``data = (x, y)``, shuffled each epoch.
 
     ``loss_fn(model, x_batch, y_batch)`` returns the scalar to minimise (default: cross-entropy); an
-    adversarial-training loss plugs in here. ``checkpoint``: a file written after every epoch; if it
+    adversarial-training loss plugs in here. ``seed`` fixes the shuffling (default: :func:`helpers.config.seed`,
+    so ``COURSE_SEED`` changes it). ``checkpoint``: a file written after every epoch; if it
     exists when training starts, training resumes from it exactly (weights, optimiser, epoch, RNG state).
     Returns the history: ``{"loss": [mean loss per epoch], "accuracy": [training accuracy per epoch]}``
     (accuracy on clean inputs, measured during the epoch in train mode). Leaves the model in eval mode.
@@ -52,7 +54,7 @@ def train_classifier(
 
     device = next(model.parameters()).device
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(config.seed() if seed is None else seed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():

@@ -52,3 +52,28 @@ def test_seed_everything_rejects_bad_seeds(seed):
 def test_device_is_cuda_exactly_when_available():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert config.device().type == expected
+
+
+def test_course_seed_shifts_every_seed_and_defaults_to_the_committed_ones(monkeypatch):
+    monkeypatch.delenv(config.SEED_VARIABLE, raising=False)
+    assert config.course_seed() == 0 and config.seed(0) == 0 and config.seed(7) == 7
+    first = config.seed_everything(0)
+    default_draw = torch.rand(3)
+    monkeypatch.setenv(config.SEED_VARIABLE, "2")
+    assert config.course_seed() == 2 and config.seed(0) == 2000 and config.seed(7) == 2007
+    config.seed_everything(0)
+    other_draw = torch.rand(3)
+    assert not torch.equal(default_draw, other_draw)
+    torch.manual_seed(2000)
+    assert torch.equal(torch.rand(3), other_draw)  # seed_everything(0) seeded config.seed(0)
+    monkeypatch.setenv(config.SEED_VARIABLE, "0")
+    config.seed_everything(0)
+    assert torch.equal(torch.rand(3), default_draw)
+    assert torch.rand(2, generator=first).shape == (2,)
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5", "99999999"])
+def test_course_seed_rejects_what_it_does_not_understand(monkeypatch, value):
+    monkeypatch.setenv(config.SEED_VARIABLE, value)
+    with pytest.raises(ValueError, match="COURSE_SEED"):
+        config.seed(0)
