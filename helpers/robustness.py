@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import config
 from .attacks import fgsm, pgd
 from .validation import check_images
 
@@ -36,6 +37,7 @@ __all__ = [
     "default_attacks",
     "fgsm_spec",
     "masking_flags",
+    "masking_symptoms",
     "pgd_spec",
     "pgd_with_restarts",
     "robustness_report",
@@ -69,12 +71,12 @@ def pgd_with_restarts(
     restarts: int = 5,
     alpha: float | None = None,
     norm: str = "linf",
-    seed: int = 0,
+    seed: int | None = None,
 ) -> torch.Tensor:
     """The worst case per image over ``restarts`` runs of PGD, each from a random point of the eps-ball.
 
     ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al. 2018). The random starts come from a
-    generator seeded with ``seed``, so the result is reproducible. Per image, the first run that
+    generator seeded with ``seed`` (default: :func:`helpers.config.seed`), so the result is reproducible. Per image, the first run that
     misclassifies it wins; for an image no run fools, the run with the highest cross-entropy. Later runs
     only attack the images not fooled yet (so restarts are cheap on a weak model). Returns (N, C, H, W).
     """
@@ -84,7 +86,7 @@ def pgd_with_restarts(
     if alpha is None:
         alpha = 2.5 * eps / steps if steps else 0.0
     y = torch.as_tensor(y, device=x.device).long()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(config.seed() if seed is None else seed)
     worst = x.detach().clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     worst_loss = torch.full((len(x),), -math.inf, device=x.device)
@@ -116,7 +118,7 @@ def fgsm_spec() -> AttackSpec:
                       iterative=False)
 
 
-def pgd_spec(steps: int = 40, restarts: int = 5, seed: int = 0) -> AttackSpec:
+def pgd_spec(steps: int = 40, restarts: int = 5, seed: int | None = None) -> AttackSpec:
     """PGD-``steps`` with ``restarts`` random restarts (:func:`pgd_with_restarts`): white box, iterative."""
 
     def run(model, x, y, *, eps):
@@ -136,9 +138,46 @@ def transfer_spec(substitute: nn.Module, steps: int = 40, name: str = "transfer"
     return AttackSpec(name, run, white_box=False, iterative=True)
 
 
-def default_attacks(substitute: nn.Module, *, steps: int = 40, restarts: int = 5, seed: int = 0) -> list[AttackSpec]:
+def default_attacks(substitute: nn.Module, *, steps: int = 40, restarts: int = 5, seed: int | None = None) -> list[AttackSpec]:
     """FGSM, PGD-``steps`` with ``restarts`` restarts, and a transfer attack from ``substitute``."""
     return [fgsm_spec(), pgd_spec(steps, restarts, seed), transfer_spec(substitute, steps)]
+
+
+def masking_symptoms(
+    clean: float,
+    accuracy: Mapping[str, Mapping[float, float]],
+    attacks: Sequence[AttackSpec],
+) -> list[tuple[float, str]]:
+    """Every comparison behind the gradient-masking checks of one model, as ``(size, sentence)`` pairs.
+
+    ``size`` is how much the symptom shows, in accuracy (0..1): the rise of accuracy from one eps to the
+    next, how far the best black-box attack beats the best white-box one, how far FGSM beats each
+    iterative attack. A negative size means the expected order holds, with that much room.
+    ``accuracy[attack name][eps]`` is the accuracy under that attack; ``clean`` the clean accuracy.
+    """
+    symptoms = []
+    white = [a for a in attacks if a.white_box]
+    black = [a for a in attacks if not a.white_box]
+    for attack in attacks:
+        curve = [(0.0, clean)] + sorted(accuracy[attack.name].items())
+        for (e0, a0), (e1, a1) in zip(curve, curve[1:]):
+            symptoms.append((a1 - a0, f"accuracy rises with eps under {attack.name}: {a0:.1%} at eps {e0:g}, "
+                                      f"{a1:.1%} at eps {e1:g}"))
+    for eps in sorted(next(iter(accuracy.values())).keys()) if accuracy else []:
+        if white and black:
+            best_white = min(white, key=lambda a: accuracy[a.name][eps])
+            best_black = min(black, key=lambda a: accuracy[a.name][eps])
+            w, b = accuracy[best_white.name][eps], accuracy[best_black.name][eps]
+            symptoms.append((w - b, f"black box beats white box at eps {eps:g}: {best_black.name} leaves {b:.1%}, "
+                                    f"{best_white.name} {w:.1%}"))
+        single = [a for a in white if not a.iterative]
+        iterative = [a for a in white if a.iterative]
+        for one in single:
+            for many in iterative:
+                s, m = accuracy[one.name][eps], accuracy[many.name][eps]
+                symptoms.append((m - s, f"single step beats iterative at eps {eps:g}: {one.name} leaves {s:.1%}, "
+                                        f"{many.name} {m:.1%}"))
+    return symptoms
 
 
 def masking_flags(
@@ -151,34 +190,10 @@ def masking_flags(
     """The gradient-masking symptoms of one model, as sentences (empty list: none seen).
 
     ``accuracy[attack name][eps]`` is the accuracy (0..1) under that attack; ``clean`` the clean accuracy.
-    A symptom counts only when it exceeds ``tolerance`` (accuracy points, 0..1), to ignore sampling noise.
+    A symptom counts only when it exceeds ``tolerance`` (accuracy points, 0..1), to ignore sampling noise
+    (:func:`masking_symptoms` gives every comparison with its size).
     """
-    flags = []
-    white = [a for a in attacks if a.white_box]
-    black = [a for a in attacks if not a.white_box]
-    for attack in attacks:
-        curve = [(0.0, clean)] + sorted(accuracy[attack.name].items())
-        for (e0, a0), (e1, a1) in zip(curve, curve[1:]):
-            if a1 > a0 + tolerance:
-                flags.append(f"accuracy rises with eps under {attack.name}: {a0:.1%} at eps {e0:g}, "
-                             f"{a1:.1%} at eps {e1:g}")
-    for eps in sorted(next(iter(accuracy.values())).keys()) if accuracy else []:
-        if white and black:
-            best_white = min(white, key=lambda a: accuracy[a.name][eps])
-            best_black = min(black, key=lambda a: accuracy[a.name][eps])
-            w, b = accuracy[best_white.name][eps], accuracy[best_black.name][eps]
-            if b < w - tolerance:
-                flags.append(f"black box beats white box at eps {eps:g}: {best_black.name} leaves {b:.1%}, "
-                             f"{best_white.name} {w:.1%}")
-        single = [a for a in white if not a.iterative]
-        iterative = [a for a in white if a.iterative]
-        for one in single:
-            for many in iterative:
-                s, m = accuracy[one.name][eps], accuracy[many.name][eps]
-                if s < m - tolerance:
-                    flags.append(f"single step beats iterative at eps {eps:g}: {one.name} leaves {s:.1%}, "
-                                 f"{many.name} {m:.1%}")
-    return flags
+    return [sentence for size, sentence in masking_symptoms(clean, accuracy, attacks) if size > tolerance]
 
 
 @dataclass
@@ -186,7 +201,9 @@ class RobustnessReport:
     """The measurements of :func:`robustness_report`; ``str(report)`` is the table.
 
     ``clean[model]``: clean accuracy; ``accuracy[model][attack][eps]``: accuracy under attack (0..1);
-    ``flags[model]``: gradient-masking symptoms (:func:`masking_flags`), empty when none.
+    ``flags[model]``: gradient-masking symptoms (:func:`masking_flags`), empty when none;
+    ``symptom[model]``: the size of the model's largest symptom (:func:`masking_symptoms`; a row is flagged
+    when it exceeds the tolerance, and a negative size means every expected order holds with that much room).
     """
 
     eps_list: tuple[float, ...]
@@ -194,6 +211,7 @@ class RobustnessReport:
     clean: dict[str, float] = field(default_factory=dict)
     accuracy: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
     flags: dict[str, list[str]] = field(default_factory=dict)
+    symptom: dict[str, float] = field(default_factory=dict)
 
     def table(self) -> str:
         """A fixed-width text table: a row per model; clean accuracy, then each attack at each eps (a group
@@ -265,8 +283,9 @@ def robustness_report(
                 x_adv = attack.run(model, x, y, eps=eps)
                 row[eps] = (_correct(model, x_adv, y) & clean_correct).float().mean().item()
                 bar.update()
-        report.flags[model_name] = masking_flags(report.clean[model_name], report.accuracy[model_name],
-                                                 attacks, tolerance=tolerance)
+        symptoms = masking_symptoms(report.clean[model_name], report.accuracy[model_name], attacks)
+        report.flags[model_name] = [sentence for size, sentence in symptoms if size > tolerance]
+        report.symptom[model_name] = max(size for size, _ in symptoms)
     bar.close()
     return report
 

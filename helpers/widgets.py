@@ -19,7 +19,7 @@ class FGSMExplorer(widgets.VBox):
 
     ``model``: an ImageNet classifier from :func:`helpers.imagenet.load_classifier`; ``x``: (1, 3, H, W)
     in [0, 1] (not modified). ``label`` (a widget) shows the current top-1 prediction as text; ``output``
-    holds the figure. Setting ``slider.value`` from code works as dragging it does.
+    holds the figure; ``x_adv`` is the image shown, (1, 3, H, W) in [0, 1]. Setting ``slider.value`` from code works as dragging it does.
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, *, max_eps_255: int = 16, k: int = 3):
@@ -41,7 +41,7 @@ class FGSMExplorer(widgets.VBox):
 
     def update(self) -> list[tuple[str, float]]:
         """Re-run FGSM at the slider's eps, redraw, and return the top-k (label, probability)."""
-        x_adv = fgsm(self.model, self.x, eps=self.eps)
+        self.x_adv = x_adv = fgsm(self.model, self.x, eps=self.eps)
         prediction = predict(self.model, x_adv, k=self.k)[0]
         top_label, top_probability = prediction[0]
         self.label.value = f"eps = {self.slider.value}/255: {top_label} ({top_probability:.1%})"

@@ -9,6 +9,7 @@ from helpers.robustness import (
     default_attacks,
     fgsm_spec,
     masking_flags,
+    masking_symptoms,
     pgd_spec,
     pgd_with_restarts,
     robustness_report,
@@ -106,6 +107,17 @@ def test_masking_flags_ignore_differences_within_the_tolerance():
     assert masking_flags(0.95, accuracy, SPECS, tolerance=0.0) != []
 
 
+def test_masking_symptoms_give_every_comparison_with_its_size():
+    accuracy = {"FGSM": {0.1: 0.6, 0.2: 0.4}, "PGD": {0.1: 0.5, 0.2: 0.3}, "transfer": {0.1: 0.8, 0.2: 0.25}}
+    symptoms = dict((sentence.split(":")[0], size) for size, sentence in masking_symptoms(0.95, accuracy, SPECS))
+    assert symptoms["black box beats white box at eps 0.2"] == pytest.approx(0.05)  # 30% white, 25% black
+    assert symptoms["black box beats white box at eps 0.1"] == pytest.approx(-0.3)  # the expected order, 30 points
+    assert symptoms["single step beats iterative at eps 0.2"] == pytest.approx(-0.1)
+    assert symptoms["accuracy rises with eps under PGD"] <= -0.2  # from 95% clean down to 50% and 30%
+    flags = masking_flags(0.95, accuracy, SPECS)
+    assert flags == ["black box beats white box at eps 0.2: transfer leaves 25.0%, PGD 30.0%"]
+
+
 # ---------------------------------------------------------------------------------------------------
 # The report on real models
 
@@ -134,6 +146,7 @@ def test_the_report_flags_a_model_that_masks_its_gradient_and_not_the_plain_one(
     report = robustness_report({"plain MLP": digits_models["plain"], "binarized MLP": digits_models["masked"]},
                                (x, y), attacks, progress=False)
     assert report.flagged() == ["binarized MLP"], str(report)
+    assert report.symptom["binarized MLP"] > 0.02 >= report.symptom["plain MLP"]
     assert any("black box beats white box" in flag for flag in report.flags["binarized MLP"])
     # FGSM sees a zero gradient: the masked model looks perfectly robust to it
     assert report.accuracy["binarized MLP"]["FGSM"][0.1] == pytest.approx(report.clean["binarized MLP"])
