@@ -117,7 +117,8 @@ def run_tests(copy: Path, tests: list[str], report: Path, *, timeout: float, ext
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(plugin_dir)]),
            "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "COURSE_FAST_MODE": "1"}
     command = [sys.executable, "-m", "pytest", *tests, "-p", PLUGIN, "--homework-report", str(report),
-               "--homework-expect-root", str(copy), "-q", "--no-header", "-p", "no:cacheprovider", *extra]
+               "--homework-expect-root", str(copy), "-q", "--no-header", "-p", "no:cacheprovider",
+               "-n", "0", *extra]  # one process: the report plugin sees every test itself
     process = subprocess.Popen(command, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
     try:
