@@ -2,7 +2,9 @@
 
 The notebooks in ``notebooks/`` show and explain; the modules here compute. One module per topic:
 
-- :mod:`helpers.config`    fast mode, seeds, device
+- :mod:`helpers.config`    fast mode, seeds (``COURSE_SEED``), device
+- :mod:`helpers.claims`    a notebook's claims, checked and recorded
+- :mod:`helpers.margins`   the margin audit: notebooks over seeds and thread counts
 - :mod:`helpers.imagenet`  the pretrained ImageNet classifier (offline), labels, preprocessing, top-k
 - :mod:`helpers.data`      sample photos, offline
 - :mod:`helpers.digits`    scikit-learn's 8x8 digits and small classifiers for them

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import config
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
-from .gan import _Batches
+from .gan import _Batches, update_average
 from .validation import check_images, check_int
 
 NORMS = ("instance", "none")
@@ -265,7 +265,7 @@ HISTORY_KEYS = ("d_a", "d_b", "gan_g", "gan_f", "cycle_a", "cycle_b", "identity_
 SMALL_GENERATOR = {"width": 16, "n_blocks": 3}
 SMALL_DISCRIMINATOR = {"width": 16, "n_layers": 2}
 SMALL_RECIPE = {"steps": 4000, "decay_steps": 2000, "batch_size": 1, "lr": 1e-3, "betas": (0.5, 0.999),
-                "lambda_cycle": 10.0, "lambda_identity": 0.5, "pool_size": 50}
+                "lambda_cycle": 10.0, "lambda_identity": 0.5, "pool_size": 50, "average_decay": 0.9995}
 # Zhu et al. 2017 (horse2zebra, 256 px, ResnetGenerator(n_blocks=9), PatchDiscriminator()): 100 epochs at
 # 2e-4, 100 decaying, batch 1; an epoch of the authors' code is max(1,067 horses, 1,334 zebras) steps.
 PAPER_RECIPE = {"steps": 200 * 1334, "decay_steps": 100 * 1334, "batch_size": 1, "lr": 2e-4, "betas": (0.5, 0.999),
@@ -288,6 +288,8 @@ def train_cyclegan(
     lambda_cycle: float = 10.0,
     lambda_identity: float = 0.5,
     pool_size: int = 50,
+    averages: tuple[nn.Module, nn.Module] | None = None,
+    average_decay: float = 0.9995,
     seed: int | None = None,
     sample_a: torch.Tensor | None = None,
     sample_b: torch.Tensor | None = None,
@@ -313,6 +315,14 @@ def train_cyclegan(
     is constant for ``steps - decay_steps`` steps, then decays linearly (:func:`linear_decay`);
     ``decay_steps`` defaults to half the steps (the paper: 100 + 100 epochs).
 
+    ``averages``: optionally copies of the two generators (``copy.deepcopy(G), copy.deepcopy(F_)`` before
+    training), kept as exponential moving averages of their weights (:func:`helpers.gan.update_average`)
+    with decay ``min(average_decay, (1 + step) / (10 + step))`` at 0-based ``step``: TensorFlow's
+    ``ExponentialMovingAverage(num_updates=step)``, so that a short run is not averaged with its untrained
+    start. 0.9995 weighs roughly the last 2,000 steps. Training with batches of one image makes the
+    generators' weights wander from step to step; the averages are steadier generators to use and to
+    evaluate. The samples of ``sample_every`` come from the averages when given.
+
     Returns the history: per step, the losses ``d_a``, ``d_b``, ``gan_g``, ``gan_f``, ``cycle_a``,
     ``cycle_b``, ``identity_a``, ``identity_b`` (weighted as in the total) and ``lr``; and, if
     ``sample_every`` is given, at step 0 and every ``sample_every`` steps, ``samples``: dicts of
@@ -321,8 +331,9 @@ def train_cyclegan(
 
     ``checkpoint``: a file written every ``checkpoint_every`` steps and at the end; if it exists when
     training starts, training resumes from it exactly (weights, optimisers, pools, data order, step, RNG
-    states), so a finished run returns at once. ``seed`` fixes the data order and the pools (default: :func:`helpers.config.seed`); initialise the
-    networks with :func:`helpers.config.seed_everything` first. Leaves all four networks in eval mode.
+    states), so a finished run returns at once. ``seed`` fixes the data order and the pools (default:
+    :func:`helpers.config.seed`); initialise the networks with :func:`helpers.config.seed_everything` first.
+    Leaves all four networks (and the averages) in eval mode.
     """
     check_int(steps, "steps", minimum=0)
     decay_steps = steps // 2 if decay_steps is None else decay_steps
@@ -335,6 +346,16 @@ def train_cyclegan(
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     check_int(pool_size, "pool_size", minimum=0)
+    if not (isinstance(average_decay, (int, float)) and 0 <= average_decay < 1):
+        raise ValueError(f"average_decay must be in [0, 1) (e.g. 0.9995: about the last 2,000 steps), got {average_decay!r}")
+    if averages is not None:
+        if not (isinstance(averages, (tuple, list)) and len(averages) == 2):
+            raise ValueError("averages must be a pair (copy.deepcopy(G), copy.deepcopy(F_)), or None")
+        for average, model, name in zip(averages, (G, F_), ("G", "F_")):
+            if not isinstance(average, nn.Module) or (
+                    [p.shape for p in average.parameters()] != [p.shape for p in model.parameters()]):
+                raise ValueError(f"averages must be copies of the generators (copy.deepcopy({name})) made before "
+                                 "training, with the same parameters")
     check_images(data_a, name="data_a", channels=None)
     check_images(data_b, name="data_b", channels=None)
     if data_a.shape[1:] != data_b.shape[1:]:
@@ -363,13 +384,17 @@ def train_cyclegan(
     pool_a, pool_b = ImagePool(pool_size, seed + 2), ImagePool(pool_size, seed + 3)
     settings = {"steps": steps, "decay_steps": decay_steps, "batch_size": batch_size, "lr": float(lr),
                 "betas": [float(b) for b in betas], "lambda_cycle": float(lambda_cycle),
-                "lambda_identity": float(lambda_identity), "pool_size": pool_size, "seed": seed}
+                "lambda_identity": float(lambda_identity), "pool_size": pool_size, "seed": seed,
+                "average_decay": float(average_decay) if averages is not None else None}
     history: dict[str, list] = {key: [] for key in HISTORY_KEYS} | {"sample_steps": [], "samples": []}
     start = 0
     state = resume_state(checkpoint, settings)
     if state is not None:
         for model, key in zip((*generators, *discriminators), ("G", "F", "D_A", "D_B")):
             model.load_state_dict(state[key])
+        if averages is not None:
+            for average, key in zip(averages, ("G_average", "F_average")):
+                average.load_state_dict(state[key])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         for schedule, key in zip(schedules, ("schedule_g", "schedule_d")):
@@ -382,9 +407,10 @@ def train_cyclegan(
         history, start = state["history"], state["step"]
 
     def samples() -> dict[str, torch.Tensor]:
-        fake_b = translate(G, sample_a)
-        fake_a = translate(F_, sample_b)
-        return {"G(a)": fake_b, "F(G(a))": translate(F_, fake_b), "F(b)": fake_a, "G(F(b))": translate(G, fake_a)}
+        g, f = (G, F_) if averages is None else averages
+        fake_b = translate(g, sample_a)
+        fake_a = translate(f, sample_b)
+        return {"G(a)": fake_b, "F(G(a))": translate(f, fake_b), "F(b)": fake_a, "G(F(b))": translate(g, fake_a)}
 
     if start == 0 and sample_every is not None:
         history["sample_steps"].append(0)
@@ -409,6 +435,10 @@ def train_cyclegan(
         opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward(inputs=list(itertools.chain(G.parameters(), F_.parameters())))
         opt_g.step()
+        if averages is not None:  # with TensorFlow's warm-up: early on, the average forgets the initial weights
+            decay = min(average_decay, (1 + step) / (10 + step))
+            for average, model in zip(averages, generators):
+                update_average(average, model, decay)
 
         # 2. the discriminators, on real images and on pooled fakes
         loss_d_a = lsgan_d_loss(D_A(real_a), D_A(pool_a.query(fake_a)))
@@ -433,12 +463,14 @@ def train_cyclegan(
         if checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
             save_checkpoint(checkpoint, {
                 "G": G.state_dict(), "F": F_.state_dict(), "D_A": D_A.state_dict(), "D_B": D_B.state_dict(),
+                "G_average": None if averages is None else averages[0].state_dict(),
+                "F_average": None if averages is None else averages[1].state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                 "schedule_g": schedules[0].state_dict(), "schedule_d": schedules[1].state_dict(),
                 "batches_a": batches_a.state_dict(), "batches_b": batches_b.state_dict(),
                 "pool_a": pool_a.state_dict(), "pool_b": pool_b.state_dict(),
                 "step": done, "settings": settings, "rng": rng_state(), "history": history,
             })
-    for model in (*generators, *discriminators):
+    for model in (*generators, *discriminators, *(averages or ())):
         model.eval()
     return history

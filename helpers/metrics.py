@@ -20,7 +20,6 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from . import config
 from .digits import DigitsCNN, load_digits
 from .training import train_classifier
 from .validation import check_images
@@ -97,18 +96,18 @@ def classes_covered(logits: torch.Tensor, threshold: float = CONFIDENCE) -> int:
     return int((class_counts(logits, threshold) > 0).sum())
 
 
-def digits_classifier(size: int = 16, epochs: int = 30, seed: int | None = None, progress: bool = False) -> DigitsCNN:
+@lru_cache(maxsize=4)
+def digits_classifier(size: int = 16, epochs: int = 30, seed: int = 0, progress: bool = False) -> DigitsCNN:
     """A :class:`DigitsCNN` trained on the digits' training split at ``size`` x ``size`` (eval mode, frozen).
 
     Trained here, offline (30 epochs at 16x16: about 97% test accuracy in about 20 s on 2 CPU cores), and
-    cached for the process: a second call with the same arguments returns the same model at once. ``seed``
-    fixes the initial weights and the shuffling (default: :func:`helpers.config.seed`).
+    cached for the process: a second call with the same arguments returns the same model at once.
+
+    It is a measuring instrument (the judge of :class:`DigitsEvaluator`), so its ``seed`` is fixed and does
+    not follow ``COURSE_SEED``: every run of a GAN is judged by the same classifier, as FID judges every
+    model with the same Inception network. Judges trained with other seeds differ by a few points in how
+    confidently they recognise even real digits (94-97% of held-out digits at probability >= 0.9).
     """
-    return _digits_classifier(size, epochs, config.seed() if seed is None else seed, progress)
-
-
-@lru_cache(maxsize=4)
-def _digits_classifier(size: int, epochs: int, seed: int, progress: bool) -> DigitsCNN:
     torch.manual_seed(seed)
     model = DigitsCNN()
     train_classifier(model, load_digits("train", size=size), epochs=epochs, seed=seed, progress=progress)
