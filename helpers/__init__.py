@@ -31,4 +31,6 @@ Conventions: images are float tensors in [0, 1], shape (N, C, H, W); normalizati
 each model, never the caller's job.
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

@@ -3,7 +3,9 @@
 Conventions (as torchattacks and CleverHans): attacks are plain functions ``attack(model, x, y=None, *, ...)``
 on images ``x`` in [0, 1], shape (N, C, H, W); they never modify their inputs; they return images in
 [0, 1] and inside the eps-ball around ``x``; with ``y=None`` they attack the model's own predictions;
-``eps=0`` returns ``x`` unchanged. The model runs in eval mode, its previous mode and its parameters'
+``eps=0`` returns ``x`` unchanged. Images in float64 for a float32 model (or the reverse) are converted to
+the model's dtype, and so is the result; bad input raises ``ValueError`` (``TypeError`` for a wrong type)
+naming the parameter, before any work. The model runs in eval mode, its previous mode and its parameters'
 ``requires_grad`` flags are restored afterwards, gradients are taken with respect to the input only, and
 every attack also works when called inside ``torch.no_grad()``.
 
@@ -13,7 +15,6 @@ differences or a query-efficient estimate (black box); the same attack loop runs
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -23,7 +24,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .gradients import GradFn, autograd_grad
-from .validation import check_images
+from .validation import (
+    call_model, check_callable, check_choice, check_images, check_int, check_labels, check_model, check_number,
+    check_same_shape, check_tensor
+)
+
+__all__ = [
+    "NORMS", "ascent_step", "attack_objective", "attacking", "fgsm", "fooling_image", "perturbation_size", "pgd",
+    "project", "query_attack", "random_perturbation", "robust_accuracy", "success_rate", "targeted_with_proximity",
+    "transfer_attack",
+]
 
 NORMS = ("linf", "l2")
 Attack = Callable[..., torch.Tensor]
@@ -36,6 +46,7 @@ Attack = Callable[..., torch.Tensor]
 @contextmanager
 def attacking(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode, frozen parameters and gradients enabled for the duration; everything restored after."""
+    check_model(model)
     was_training = model.training
     flags = [p.requires_grad for p in model.parameters()]
     model.eval()
@@ -50,46 +61,57 @@ def attacking(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _check_eps(eps: float, name: str = "eps") -> float:
-    if isinstance(eps, torch.Tensor):
-        eps = float(eps)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {eps!r}")
-    return float(eps)
+    return check_number(eps, name, minimum=0.0)
 
 
-def _labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor | int | None, targeted: bool) -> torch.Tensor:
-    """The labels to move away from (or, targeted, towards), as int64 (N,) on x's device."""
+def _as_model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` detached, in the dtype of the model's parameters (no copy when it already is)."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), x.dtype)
+    return x.detach().to(dtype)
+
+
+def _labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor | int | None, targeted: bool, name: str = "y"
+            ) -> torch.Tensor:
+    """The labels to move away from (or, targeted, towards), as int64 (N,) on x's device: ``y`` (one int or
+    0-d tensor stands for every image), or the model's predictions. Their range is checked at the first
+    forward pass (:func:`attack_objective`), when the number of classes is known."""
     if y is None:
         if targeted:
-            raise ValueError("a targeted attack needs y, the target class of each image")
+            raise ValueError(f"a targeted attack needs {name}, the target class of each image")
         with torch.no_grad():
-            return model(x).argmax(dim=1)
-    y = torch.as_tensor(y, device=x.device)
-    if y.ndim == 0:
-        y = y.expand(len(x))
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"y must have shape ({len(x)},) to match x of shape {tuple(x.shape)}, got {tuple(y.shape)}")
-    if y.is_floating_point() or y.dtype == torch.bool:
-        raise ValueError(f"y must hold integer class indices, got dtype {y.dtype}")
-    return y.long()
+            return call_model(model, x).argmax(dim=1)
+    return _expand_labels(y, len(x), name).to(x.device)
+
+
+def _expand_labels(y: torch.Tensor | int, n: int, name: str = "y") -> torch.Tensor:
+    """``y`` checked as n class indices (int64 (n,)); one int or a 0-d tensor stands for all n."""
+    if isinstance(y, int) and not isinstance(y, bool):
+        y = torch.tensor(y)
+    if isinstance(y, torch.Tensor) and y.ndim == 0:
+        y = y.expand(n)
+    return check_labels(y, n, name=name)
 
 
 def attack_objective(model: nn.Module, y: torch.Tensor, targeted: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     """The per-example objective the attack ascends, on queries (N, K, C, H, W) -> (N, K).
 
     Non-targeted: the cross-entropy of the true class (push it down). Targeted: minus the cross-entropy
-    of the target class (pull the target up).
+    of the target class (pull the target up). ``y``: int64 (N,); at the first call the queries are checked
+    against the model (``ValueError`` naming x) and ``y`` against its number of classes.
     """
-
+    check_model(model)
+    check_labels(y, None)
     checked = []
 
     def loss(queries: torch.Tensor) -> torch.Tensor:
         n, k = queries.shape[:2]
-        logits = model(queries.reshape(n * k, *queries.shape[2:]))
+        flat = queries.reshape(n * k, *queries.shape[2:])
         if not checked:
-            if int(y.min()) < 0 or int(y.max()) >= logits.shape[1]:
-                raise ValueError(f"labels must be class indices in [0, {logits.shape[1]}), got {y.tolist()}")
+            logits = call_model(model, flat)
+            check_labels(y, n, logits.shape[1])
             checked.append(True)
+        else:
+            logits = model(flat)
         per_example = F.cross_entropy(logits, y.repeat_interleave(k), reduction="none").view(n, k)
         return -per_example if targeted else per_example
 
@@ -106,8 +128,11 @@ def ascent_step(g: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
 
     L-inf: every pixel moves by ``alpha`` in the direction of its gradient's sign (FGSM's step). L2: the
     whole image moves by ``alpha`` along ``g``, scaled to L2 norm ``alpha`` per image. Returns a tensor like
-    ``g``.
+    ``g``. Raises ``ValueError`` for an unknown norm, a negative ``alpha`` or a non-finite ``g``.
     """
+    check_choice(norm, "norm", NORMS)
+    check_number(alpha, "alpha", minimum=0.0)
+    check_tensor(g, "g")
     # BEGIN SOLUTION exercise=fgsm-step points=2 hint="see the docstring; _per_example_norm(g) is the L2 norm"
     if norm == "linf":
         return alpha * g.sign()
@@ -119,8 +144,11 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torc
     """Project ``x_adv`` onto the ``norm``-ball of radius ``eps`` around ``x``, then clamp to [0, 1].
 
     Clamping after projecting keeps the point inside the ball: since ``x`` is in [0, 1], clamping only
-    shrinks each coordinate of the perturbation.
+    shrinks each coordinate of the perturbation. ``x_adv`` and ``x``: finite tensors of one shape (N, C, H, W).
     """
+    check_choice(norm, "norm", NORMS)
+    check_number(eps, "eps", minimum=0.0)
+    check_same_shape(check_tensor(x_adv, "x_adv"), check_tensor(x, "x"), "x_adv and x")
     # BEGIN SOLUTION exercise=projection points=2 hint="clip x_adv - x to the eps-ball, then the image to [0, 1]"
     delta = x_adv - x
     if norm == "linf":
@@ -155,7 +183,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor | int | None = None,
 
     ``eps`` is the L-inf budget in [0, 1] pixel units (e.g. 8/255). Non-targeted: ascends the loss of
     ``y`` (default: the model's prediction). Targeted: descends the loss of the target ``y``.
-    One forward and one backward pass. Returns a new tensor like ``x``.
+    One forward and one backward pass. Returns a new tensor shaped like ``x``, in the model's dtype.
     """
     eps = _check_eps(eps)
     return pgd(model, x, y, eps=eps, alpha=eps if eps > 0 else 1.0, steps=1, targeted=targeted)
@@ -182,17 +210,17 @@ def pgd(
     ``eps`` and ``alpha`` are in [0, 1] pixel units. ``grad_fn(loss_fn, x) -> g`` supplies the gradient
     (default :func:`helpers.gradients.autograd_grad`, white box; a black-box estimator from
     :mod:`helpers.gradients` works the same). ``generator`` seeds the random start.
-    Returns a new tensor like ``x``; ``x`` is not modified.
+    Returns a new tensor shaped like ``x``, in the model's dtype (float64 images are converted for a float32
+    model); ``x`` is not modified.
     """
+    check_model(model)
     check_images(x, channels=None)
     eps = _check_eps(eps)
     alpha = _check_eps(alpha, "alpha")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    grad_fn = autograd_grad if grad_fn is None else grad_fn
-    x = x.detach()
+    check_int(steps, "steps", minimum=0)
+    check_choice(norm, "norm", NORMS)
+    grad_fn = autograd_grad if grad_fn is None else check_callable(grad_fn, "grad_fn")
+    x = _as_model_input(model, x)
     with attacking(model):
         y = _labels(model, x, y, targeted)
         if eps == 0 or steps == 0:
@@ -221,15 +249,16 @@ def query_attack(
 
     The same steps as :func:`pgd` driven by ``grad_fn`` (e.g. :class:`helpers.gradients.NES`), but each
     step only for the images not yet fooled, and one more query per image to check it. Returns
-    ``{"x_adv": (N, C, H, W), "queries": (N,) int64 spent on each image, "success": (N,) bool}``.
+    ``{"x_adv": (N, C, H, W), "queries": (N,) int64 spent on each image, "success": (N,) bool}``
+    (``x_adv`` in the model's dtype, as for :func:`pgd`).
     """
+    check_model(model)
+    check_callable(grad_fn, "grad_fn")
     check_images(x, channels=None)
     eps, alpha = _check_eps(eps), _check_eps(alpha, "alpha")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
-        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    x = x.detach()
+    check_int(max_steps, "max_steps", minimum=0)
+    check_choice(norm, "norm", NORMS)
+    x = _as_model_input(model, x)
     with attacking(model):
         y = _labels(model, x, y, targeted)
         queries = torch.ones(len(x), dtype=torch.int64)  # the check of the clean image
@@ -239,6 +268,8 @@ def query_attack(
                 hit = model(images).argmax(dim=1) == labels
             return (hit if targeted else ~hit).cpu()
 
+        with torch.no_grad():
+            check_labels(y, len(x), call_model(model, x[:1]).shape[1])
         success = fooled(x, y)
         x_adv = x.clone()
         for _ in range(max_steps):
@@ -288,7 +319,9 @@ def fooling_image(
     probability reaches ``confidence`` (None: never). Returns the image (1, 3, H, W) and a history with
     ``"target_probability"`` and ``"loss"`` per step.
     """
+    check_model(model)
     if start is None:
+        check_int(size, "size", maximum=4096)
         start = torch.rand(1, 3, size, size, generator=generator)
     check_images(start, name="start", channels=None)
     return _optimise(model, start, target, steps=steps, lr=lr, lam=0.0, confidence=confidence,
@@ -313,6 +346,7 @@ def targeted_with_proximity(
     until the target's probability reaches ``confidence``). Returns ``x'`` and a history per step:
     ``"loss"``, ``"target_probability"``, ``"l2"`` and ``"linf"`` (distances to ``x``).
     """
+    check_model(model)
     check_images(x, channels=None)
     return _optimise(model, x, target, steps=steps, lr=lr, lam=_check_eps(lam, "lam"),
                      confidence=confidence, progress=progress, description="targeted attack")
@@ -321,21 +355,19 @@ def targeted_with_proximity(
 def _optimise(model, x, target, *, steps, lr, lam, confidence, progress, description):
     if len(x) != 1:
         raise ValueError(f"optimise one image at a time: x must be (1, C, H, W), got {tuple(x.shape)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if confidence is not None and not 0 < confidence <= 1:
-        raise ValueError(f"confidence must be in (0, 1] or None, got {confidence!r}")
-    original = x.detach()
+    check_int(steps, "steps", minimum=0)
+    check_number(lr, "lr", positive=True)
+    if confidence is not None:
+        check_number(confidence, "confidence", positive=True, maximum=1.0, hint="or None to run every step")
+    original = _as_model_input(model, x)
     history: dict[str, list[float]] = {"loss": [], "target_probability": [], "l2": [], "linf": []}
     with attacking(model):
-        target_tensor = _labels(model, original, target, targeted=True)
+        target_tensor = _labels(model, original, target, targeted=True, name="target")
         image = original.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([image], lr=lr)
         bar = tqdm(range(steps), desc=description, disable=not progress, leave=False)
         for step in bar:
-            logits = model(image)
+            logits = call_model(model, image) if step == 0 else model(image)
             if step == 0 and not 0 <= int(target_tensor[0]) < logits.shape[1]:
                 raise ValueError(f"target must be one of the class indices [0, {logits.shape[1]}), got {target}")
             # BEGIN SOLUTION exercise=fooling-objective points=2 hint="minimise it to make the net say target"
@@ -367,32 +399,37 @@ def _optimise(model, x, target, *, steps, lr, lam, confidence, progress, descrip
 
 
 @torch.no_grad()
-def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(N,) bool on the CPU: does the model, in eval mode, classify each image as its label?"""
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """(N,) bool on the CPU: does the model, in eval mode, classify each image as its label? ``y`` is
+    checked against the model's number of classes."""
     was_training = model.training
     model.eval()
     try:
-        return model(x).argmax(dim=1).cpu() == torch.as_tensor(y).cpu()
+        logits = call_model(model, _as_model_input(model, x), name=name)
     finally:
         model.train(was_training)
+    return logits.argmax(dim=1).cpu() == check_labels(y, len(x), logits.shape[1]).cpu()
 
 
 @torch.no_grad()
 def perturbation_size(x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
     """The size of ``x_adv - x`` per image: ``{"linf": (N,), "l2": (N,)}`` in [0, 1] pixel units
-    (multiply L-inf by 255 for grey levels)."""
-    if x.shape != x_adv.shape:
-        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+    (multiply L-inf by 255 for grey levels). Both are images (N, C, H, W) in [0, 1] of one shape."""
+    check_images(x, channels=None)
+    check_images(x_adv, name="x_adv", channels=None)
+    check_same_shape(x, x_adv, "x and x_adv")
     delta = (x_adv - x).flatten(1)
     return {"linf": delta.abs().max(dim=1).values, "l2": delta.norm(dim=1)}
 
 
 @torch.no_grad()
-def success_rate(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, *, targeted: bool = False) -> float:
+def success_rate(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor | int, *, targeted: bool = False) -> float:
     """Share of ``x_adv`` on which the attack succeeded: classified as the target ``y`` (targeted), or as
-    anything but the original label ``y`` (non-targeted)."""
+    anything but the original label ``y`` (non-targeted). ``y``: int64 (N,) class indices of the model, or
+    one int for every image."""
+    check_model(model)
     check_images(x_adv, name="x_adv", channels=None)
-    hits = _correct(model, x_adv, torch.as_tensor(y).expand(len(x_adv)))
+    hits = _correct(model, x_adv, _expand_labels(y, len(x_adv)), name="x_adv")
     return (hits if targeted else ~hits).float().mean().item()
 
 
@@ -412,6 +449,9 @@ def transfer_attack(
     predictions are the labels to move away from. Returns ``{"x_adv", "source_success", "target_success"}``
     (success rates as in :func:`success_rate`).
     """
+    check_model(source_model, "source_model")
+    check_model(target_model, "target_model")
+    check_callable(attack, "attack")
     check_images(x, channels=None)
     with torch.no_grad():
         y_source = _labels(source_model, x, y, targeted)
@@ -436,12 +476,21 @@ def robust_accuracy(
     eps=eps, alpha=eps / 4, steps=10)``); ``data`` is one batch ``(x, y)`` or an iterable of batches
     (a DataLoader). ``eps = 0`` gives the clean accuracy. An image counts as correct only if it is
     classified correctly both clean and attacked (as RobustBench counts), so an attack that happens to fix
-    a misclassified image does not raise the accuracy.
+    a misclassified image does not raise the accuracy. ``eps_list`` must not be empty.
     """
-    batches = [data] if isinstance(data, tuple) and isinstance(data[0], torch.Tensor) else list(data)
+    check_model(model)
+    check_callable(attack, "attack")
+    batches = [data] if isinstance(data, tuple) and data and isinstance(data[0], torch.Tensor) else list(data)
+    if not batches or any(not isinstance(batch, tuple) or len(batch) != 2 for batch in batches):
+        raise ValueError("data must be one batch (x, y) or a non-empty iterable of them (a DataLoader)")
+    for x, y in batches:
+        check_images(x, channels=None)
+        check_labels(y, len(x))
+    eps_list = [_check_eps(eps) for eps in eps_list]
+    if not eps_list:
+        raise ValueError("eps_list is empty; give the budgets to measure, e.g. [0, 2/255, 8/255]")
     results = {}
     for eps in eps_list:
-        eps = _check_eps(eps)
         correct = total = 0
         for x, y in batches:
             clean = _correct(model, x, y)

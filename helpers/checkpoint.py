@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["load_checkpoint", "resume_state", "rng_state", "save_checkpoint", "set_rng_state"]
+
+_RNG_KEYS = ("python", "numpy", "torch", "cuda")
+
 
 def rng_state() -> dict[str, Any]:
     """The state of Python's, NumPy's and torch's global generators (CPU and CUDA), as tensors and lists."""
@@ -29,18 +33,29 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
+    """Restore what :func:`rng_state` captured; ``ValueError`` for anything else."""
+    if not isinstance(state, dict) or any(key not in state for key in _RNG_KEYS):
+        raise ValueError(f"state must be what rng_state() returned, a dict with keys {_RNG_KEYS}, got "
+                         f"{sorted(state) if isinstance(state, dict) else type(state).__name__}")
+    try:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        name, keys, position, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        torch.set_rng_state(state["torch"])
+    except (TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise ValueError(f"state is not what rng_state() returned ({type(exc).__name__}: {exc})") from exc
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` (tensors, state dicts, numbers, strings, lists) to ``path`` atomically."""
+    """Write ``state`` (a dict of tensors, state dicts, numbers, strings, lists) to ``path`` atomically."""
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise TypeError(f"path must be a file path (str or Path), got {path!r}")
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict (e.g. {{'model': model.state_dict(), 'step': 3}}), "
+                        f"got {type(state).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -57,15 +72,22 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``, onto the CPU).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for one that is not a checkpoint.
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for one that is not a checkpoint
+    (unreadable, or a torch file that does not hold a dict).
     """
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise TypeError(f"path must be a file path (str or Path), got {path!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"{path} is not a readable checkpoint ({exc}); delete it to start afresh") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a checkpoint (a dict written by "
+                         "save_checkpoint); delete it to start afresh")
+    return state
 
 
 def resume_state(path: str | Path | None, settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -74,6 +96,8 @@ def resume_state(path: str | Path | None, settings: dict[str, Any]) -> dict[str,
     hyperparameters, saved in the checkpoint under ``"settings"``). A different run's checkpoint raises a
     ``ValueError`` that shows both settings, rather than silently continuing another experiment.
     """
+    if not isinstance(settings, dict):
+        raise TypeError(f"settings must be a dict of the run's hyperparameters, got {type(settings).__name__}")
     if path is None or not Path(path).is_file():
         return None
     state = load_checkpoint(path)

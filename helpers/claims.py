@@ -55,7 +55,14 @@ def _number(value: object, name: str) -> float:
 
 def relative_margin(value: float, op: str, bound: float, reference: float) -> float:
     """How far ``value`` clears ``bound`` in the direction of ``op``, as a share of ``|bound - reference|``
-    (negative when the claim fails; NaN for a NaN value)."""
+    (negative when the claim fails; NaN for a NaN value, which is the one non-finite number accepted).
+    ``bound`` and ``reference``: finite and different."""
+    if op not in OPERATORS:
+        raise ValueError(f"op must be one of {OPERATORS}, got {op!r}")
+    value, bound, reference = _number(value, "value"), _number(bound, "bound"), _number(reference, "reference")
+    if not (math.isfinite(bound) and math.isfinite(reference)) or bound == reference:
+        raise ValueError(f"bound and reference must be finite and different (the margin is a share of their "
+                         f"distance), got {bound} and {reference}")
     direction = 1.0 if op.startswith(">") else -1.0
     return direction * (value - bound) / abs(bound - reference)
 

@@ -27,6 +27,11 @@ DEFAULT_SEED = 0
 # notebook uses fewer than SEED_STRIDE of them.
 SEED_STRIDE = 1000
 
+__all__ = [
+    "DEFAULT_SEED", "FAST_MODE_VARIABLE", "SEED_STRIDE", "SEED_VARIABLE", "course_seed", "device", "fast_mode", "pick",
+    "seed", "seed_everything",
+]
+
 _T = TypeVar("_T")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -48,7 +53,8 @@ def fast_mode() -> bool:
 
 
 def pick(full: _T, fast: _T) -> _T:
-    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``steps = pick(full=200, fast=5)``."""
+    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``steps = pick(full=200, fast=5)``. Any two
+    values are accepted, unchecked: they are returned as they are."""
     return fast if fast_mode() else full
 
 

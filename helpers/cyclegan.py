@@ -11,12 +11,13 @@ models. The architecture, losses and optimiser follow the authors' code (junyanz
 - discriminator: C64-C128-C256-C512 then a 1-channel 4x4 convolution (``n_layers=3``): a 30x30 grid of
   scores for a 256x256 image, each seeing a 70x70 patch;
 - weights ~ N(0, 0.02), biases 0; instance norm without affine parameters or running statistics.
+
+Bad input raises ``ValueError`` (``TypeError`` for a wrong type) naming the parameter, before any work.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 
 import torch
@@ -26,7 +27,13 @@ from tqdm.auto import tqdm
 from . import config
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
 from .gan import _Batches, update_average
-from .validation import check_images, check_int
+from .validation import check_choice, check_images, check_int, check_model, check_number, check_same_shape, check_tensor
+
+__all__ = [
+    "HISTORY_KEYS", "NORMS", "PAPER_RECIPE", "SMALL_DISCRIMINATOR", "SMALL_GENERATOR", "SMALL_RECIPE", "ImagePool",
+    "PatchDiscriminator", "ResidualBlock", "ResnetGenerator", "cycle_loss", "identity_loss", "init_weights",
+    "linear_decay", "lsgan_d_loss", "lsgan_g_loss", "receptive_field", "train_cyclegan", "translate",
+]
 
 NORMS = ("instance", "none")
 
@@ -34,6 +41,7 @@ NORMS = ("instance", "none")
 def init_weights(module: nn.Module) -> None:
     """The authors' "normal" initialisation: convolution weights ~ N(0, 0.02), biases 0.
     Use as ``model.apply(init_weights)``; draws from torch's global RNG."""
+    check_model(module, "module")
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
@@ -44,23 +52,25 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.InstanceNorm2d(channels) if kind == "instance" else nn.Identity()
 
 
-def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
 class ResidualBlock(nn.Module):
-    """x + (reflect-pad, 3x3 conv, norm, ReLU, reflect-pad, 3x3 conv, norm)(x); shape-preserving."""
+    """x + (reflect-pad, 3x3 conv, norm, ReLU, reflect-pad, 3x3 conv, norm)(x); shape-preserving, for
+    features (N, channels, H, W) with H, W >= 2. A layer inside the generator: like torch's own layers, it
+    passes NaN through (the generator's input check catches it)."""
 
     def __init__(self, channels: int, norm: str = "instance"):
         super().__init__()
+        check_int(channels, "channels")
+        check_choice(norm, "norm", NORMS)
+        self.channels = channels
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels), nn.ReLU(),
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x", finite=False)
+        if x.ndim != 4 or x.shape[1] != self.channels or min(x.shape[2:]) < 2:
+            raise ValueError(f"x must have shape (N, {self.channels}, H, W) with H, W >= 2, got {tuple(x.shape)}")
         return x + self.body(x)
 
 
@@ -70,7 +80,7 @@ class ResnetGenerator(nn.Module):
     c7s1-``width``, ``n_down`` stride-2 3x3 convolutions (doubling the channels), ``n_blocks`` residual
     blocks, ``n_down`` stride-2 transposed convolutions (halving them), c7s1-``channels`` and a tanh
     rescaled to [0, 1]. S must be a multiple of ``2**n_down`` (4 by default). The paper: width 64,
-    9 blocks (256 px) or 6 (128 px); 7.8 M or 11.4 M parameters.
+    9 blocks (256 px) or 6 (128 px); 7.8 M or 11.4 M parameters. Bad input raises ``ValueError``.
     """
 
     def __init__(self, channels: int = 3, *, width: int = 64, n_blocks: int = 9, n_down: int = 2,
@@ -80,7 +90,7 @@ class ResnetGenerator(nn.Module):
         check_int(width, "width")
         check_int(n_blocks, "n_blocks", minimum=0)
         check_int(n_down, "n_down", minimum=0)
-        _check_choice(norm, "norm", NORMS)
+        check_choice(norm, "norm", NORMS)
         self.channels, self.n_down = channels, n_down
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), _norm(norm, width), nn.ReLU()]
         c = width
@@ -98,9 +108,11 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         step = 2**self.n_down
+        check_tensor(x, "x", finite=False)
         if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % step or x.shape[3] % step or x.shape[2] < 4:
             raise ValueError(f"x must have shape (N, {self.channels}, H, W) with H and W multiples of {step}, "
                              f"got {tuple(x.shape)}")
+        check_images(x, channels=self.channels)
         return (self.net(x * 2 - 1) + 1) / 2  # [0, 1] -> [-1, 1] -> tanh -> [0, 1]
 
 
@@ -111,7 +123,7 @@ class PatchDiscriminator(nn.Module):
     LeakyReLU 0.2, instance norm after all but the first), one stride-1 4x4 convolution, and a 1-channel
     stride-1 4x4 convolution: each score judges one patch of the input, of side :func:`receptive_field`
     (70 pixels for ``n_layers=3``, the paper's; 34 for 2). S' = S/8 - 2 for ``n_layers=3`` (30 at 256).
-    The scores are unbounded (LSGAN regresses them to 1 for real, 0 for fake).
+    The scores are unbounded (LSGAN regresses them to 1 for real, 0 for fake). Bad input raises ``ValueError``.
     """
 
     def __init__(self, channels: int = 3, *, width: int = 64, n_layers: int = 3, norm: str = "instance"):
@@ -119,7 +131,7 @@ class PatchDiscriminator(nn.Module):
         check_int(channels, "channels")
         check_int(width, "width")
         check_int(n_layers, "n_layers")
-        _check_choice(norm, "norm", NORMS)
+        check_choice(norm, "norm", NORMS)
         self.channels = channels
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         c = width
@@ -133,14 +145,14 @@ class PatchDiscriminator(nn.Module):
         self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"x must have shape (N, {self.channels}, H, W), got {tuple(x.shape)}")
+        check_images(x, channels=self.channels)
         return self.net(x * 2 - 1)
 
 
 def receptive_field(model: nn.Module) -> int:
     """The side, in input pixels, of the patch one output value sees, from the model's convolutions in order
     (``r <- r + (k - 1) * j``, ``j <- j * stride``; padding does not change it)."""
+    check_model(model)
     field, jump = 1, 1
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -156,17 +168,24 @@ def receptive_field(model: nn.Module) -> int:
 
 def lsgan_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """The discriminator's LSGAN cost (Mao et al. 2017), halved as in CycleGAN (slows D relative to G):
-    ``0.5 * (mean((D(real) - 1)^2) + mean(D(fake)^2))``, means over images and patches."""
+    ``0.5 * (mean((D(real) - 1)^2) + mean(D(fake)^2))``, means over images and patches. Scores: finite
+    floating tensors (any shape, e.g. (N, 1, S', S'))."""
+    check_tensor(real_scores, "real_scores")
+    check_tensor(fake_scores, "fake_scores")
     return 0.5 * ((real_scores - 1).square().mean() + fake_scores.square().mean())
 
 
 def lsgan_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
-    """The generator's LSGAN cost: ``mean((D(G(x)) - 1)^2)``: make every patch look real."""
+    """The generator's LSGAN cost: ``mean((D(G(x)) - 1)^2)``: make every patch look real (finite scores)."""
+    check_tensor(fake_scores, "fake_scores")
     return (fake_scores - 1).square().mean()
 
 
 def cycle_loss(reconstruction: torch.Tensor, original: torch.Tensor, lambda_cycle: float = 10.0) -> torch.Tensor:
-    """``lambda * mean|F(G(x)) - x|`` (L1, mean over pixels and channels; the paper's lambda = 10)."""
+    """``lambda * mean|F(G(x)) - x|`` (L1, mean over pixels and channels; the paper's lambda = 10).
+    ``reconstruction`` and ``original``: finite tensors of one shape (no broadcasting); ``lambda_cycle`` >= 0."""
+    _check_l1_pair(reconstruction, original, ("reconstruction", "original"))
+    check_number(lambda_cycle, "lambda_cycle", minimum=0.0)
     # BEGIN SOLUTION exercise=cycle-loss points=2 hint="lambda times the mean absolute difference (L1)"
     return lambda_cycle * (reconstruction - original).abs().mean()
     # END SOLUTION
@@ -175,10 +194,19 @@ def cycle_loss(reconstruction: torch.Tensor, original: torch.Tensor, lambda_cycl
 def identity_loss(same: torch.Tensor, original: torch.Tensor, lambda_cycle: float = 10.0,
                   lambda_identity: float = 0.5) -> torch.Tensor:
     """``lambda_identity * lambda * mean|G(y) - y|``: a generator fed its own target domain should leave it
-    alone (0.5 * lambda in the paper; it keeps colours from drifting)."""
+    alone (0.5 * lambda in the paper; it keeps colours from drifting). Inputs as for :func:`cycle_loss`;
+    both weights >= 0."""
+    _check_l1_pair(same, original, ("same", "original"))
+    check_number(lambda_cycle, "lambda_cycle", minimum=0.0)
+    check_number(lambda_identity, "lambda_identity", minimum=0.0)
     # BEGIN SOLUTION exercise=cycle-loss hint="lambda_identity * lambda times the mean absolute difference"
     return lambda_identity * lambda_cycle * (same - original).abs().mean()
     # END SOLUTION
+
+
+def _check_l1_pair(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
+    """Two finite tensors of one shape: a pair compared element for element, never broadcast."""
+    check_same_shape(check_tensor(a, names[0]), check_tensor(b, names[1]), " and ".join(names))
 
 
 # --- the image pool and the learning-rate schedule --------------------------------------------------------
@@ -191,18 +219,23 @@ class ImagePool:
     pool holds fewer than ``size`` images, the new image is stored and returned; once full, with probability
     0.5 a random stored image is returned and the new one takes its place, otherwise the new image is
     returned. ``size=0`` returns the batch itself. Images are stored detached. Draws from its own generator
-    (``seed``), part of :meth:`state_dict`, so that training resumes exactly.
+    (``seed``), part of :meth:`state_dict`, so that training resumes exactly. :meth:`query` takes finite,
+    non-empty batches of one image shape (``ValueError`` otherwise).
     """
 
     def __init__(self, size: int = 50, seed: int = 0):
         self.size = check_int(size, "size", minimum=0)
         self.images: list[torch.Tensor] = []
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
 
     def __len__(self) -> int:
         return len(self.images)
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
+        check_tensor(images, "images", ndim=4, shape="(N, C, H, W)")
+        if self.images and images.shape[1:] != self.images[0].shape:
+            raise ValueError(f"images must have the pool's image shape {tuple(self.images[0].shape)}, got "
+                             f"{tuple(images.shape)}; use one pool per image size")
         if self.size == 0:
             return images
         # BEGIN SOLUTION exercise=image-pool points=3 hint="image by image: store while filling; once full, with probability 0.5 swap with a random stored one (use self.generator)"
@@ -232,7 +265,11 @@ def linear_decay(step: int, constant_steps: int, decay_steps: int) -> float:
     """The learning-rate factor at 0-based ``step``: 1 for the first ``constant_steps`` steps, then falling
     linearly by ``1 / (decay_steps + 1)`` per step: ``1 - max(0, step + 1 - constant_steps) / (decay_steps + 1)``.
     The authors' "linear" rule (there per epoch: 100 constant + 100 decaying); the last step,
-    ``constant_steps + decay_steps - 1``, gets ``1 / (decay_steps + 1)``."""
+    ``constant_steps + decay_steps - 1``, gets ``1 / (decay_steps + 1)``; ``step`` runs from 0 to
+    ``constant_steps + decay_steps`` (factor 0: the schedule's end), all three ints >= 0."""
+    check_int(constant_steps, "constant_steps", minimum=0)
+    check_int(decay_steps, "decay_steps", minimum=0)
+    check_int(step, "step", minimum=0, maximum=constant_steps + decay_steps)
     return 1.0 - max(0, step + 1 - constant_steps) / (decay_steps + 1)
 
 
@@ -243,7 +280,9 @@ def linear_decay(step: int, constant_steps: int, decay_steps: int) -> float:
 def translate(generator: nn.Module, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """``generator(x)`` for images (N, C, H, W) in [0, 1], in batches, without gradients, in eval mode (the
     mode is restored), on the generator's device; returns CPU images in [0, 1]. ``x`` is not modified."""
+    check_model(generator, "generator")
     check_images(x, channels=None)
+    check_int(batch_size, "batch_size")
     was_training = generator.training
     generator.eval()
     device = next(generator.parameters()).device
@@ -316,12 +355,12 @@ def train_cyclegan(
     ``decay_steps`` defaults to half the steps (the paper: 100 + 100 epochs).
 
     ``averages``: optionally copies of the two generators (``copy.deepcopy(G), copy.deepcopy(F_)`` before
-    training), kept as exponential moving averages of their weights (:func:`helpers.gan.update_average`)
-    with decay ``min(average_decay, (1 + step) / (10 + step))`` at 0-based ``step``: TensorFlow's
-    ``ExponentialMovingAverage(num_updates=step)``, so that a short run is not averaged with its untrained
-    start. 0.9995 weighs roughly the last 2,000 steps. Training with batches of one image makes the
-    generators' weights wander from step to step; the averages are steadier generators to use and to
-    evaluate. The samples of ``sample_every`` come from the averages when given.
+    training), kept as exponential moving averages of their weights, ``average_decay`` per step
+    (:func:`helpers.gan.update_average`), starting from the initial weights as :func:`helpers.gan.train_gan`'s
+    average does. At 0.9995 the average weighs roughly the last 2,000 steps (after 4,000 steps the initial
+    weights keep 0.9995^4000, about 14%). Training with batches of one image makes the generators' weights
+    wander from step to step; the averages are steadier generators to use and to evaluate. The samples of
+    ``sample_every`` come from the averages when given.
 
     Returns the history: per step, the losses ``d_a``, ``d_b``, ``gan_g``, ``gan_f``, ``cycle_a``,
     ``cycle_b``, ``identity_a``, ``identity_b`` (weighted as in the total) and ``lr``; and, if
@@ -335,24 +374,25 @@ def train_cyclegan(
     :func:`helpers.config.seed`); initialise the networks with :func:`helpers.config.seed_everything` first.
     Leaves all four networks (and the averages) in eval mode.
     """
+    for name, model in (("G", G), ("F_", F_), ("D_A", D_A), ("D_B", D_B)):
+        check_model(model, name)
     check_int(steps, "steps", minimum=0)
     decay_steps = steps // 2 if decay_steps is None else decay_steps
     check_int(decay_steps, "decay_steps", minimum=0)
     if decay_steps > steps:
         raise ValueError(f"decay_steps ({decay_steps}) must not exceed steps ({steps})")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive learning rate, got {lr!r}")
-    for name, value in (("lambda_cycle", lambda_cycle), ("lambda_identity", lambda_identity)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    check_number(lr, "lr", positive=True)
+    check_number(lambda_cycle, "lambda_cycle", minimum=0.0)
+    check_number(lambda_identity, "lambda_identity", minimum=0.0)
     check_int(pool_size, "pool_size", minimum=0)
-    if not (isinstance(average_decay, (int, float)) and 0 <= average_decay < 1):
+    if not check_number(average_decay, "average_decay", minimum=0.0) < 1:
         raise ValueError(f"average_decay must be in [0, 1) (e.g. 0.9995: about the last 2,000 steps), got {average_decay!r}")
     if averages is not None:
         if not (isinstance(averages, (tuple, list)) and len(averages) == 2):
             raise ValueError("averages must be a pair (copy.deepcopy(G), copy.deepcopy(F_)), or None")
         for average, model, name in zip(averages, (G, F_), ("G", "F_")):
-            if not isinstance(average, nn.Module) or (
+            check_model(average, f"the average of {name}")
+            if (
                     [p.shape for p in average.parameters()] != [p.shape for p in model.parameters()]):
                 raise ValueError(f"averages must be copies of the generators (copy.deepcopy({name})) made before "
                                  "training, with the same parameters")
@@ -435,10 +475,9 @@ def train_cyclegan(
         opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward(inputs=list(itertools.chain(G.parameters(), F_.parameters())))
         opt_g.step()
-        if averages is not None:  # with TensorFlow's warm-up: early on, the average forgets the initial weights
-            decay = min(average_decay, (1 + step) / (10 + step))
+        if averages is not None:
             for average, model in zip(averages, generators):
-                update_average(average, model, decay)
+                update_average(average, model, average_decay)
 
         # 2. the discriminators, on real images and on pooled fakes
         loss_d_a = lsgan_d_loss(D_A(real_a), D_A(pool_a.query(fake_a)))

@@ -19,6 +19,9 @@
 - :func:`evaluate_cyclegan`: those two, the cycle error ``mean |F(G(x)) - x|`` and, for zebra -> horse,
   the distance to the hidden true horse, each against the do-nothing baseline ``mean |x_zebra - x_horse|``
   for the same pose (what the identity map leaves; it is also how far a translation has to move an image).
+
+Images are (N, 3, S, S) in [0, 1], masks bool (N, 1, S, S); anything else raises ``ValueError`` (``TypeError``
+for a wrong type) naming the parameter.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from torch import nn
 
 from .cyclegan import translate
 from .training import train_classifier
-from .validation import check_images
+from .validation import check_images, check_int, check_model, check_number
+
+__all__ = [
+    "CLASSES", "DomainClassifier", "animal_mask", "domain_classifier", "evaluate_cyclegan", "format_results",
+    "greenness", "judge", "mask_iou", "show_translations",
+]
 
 
 def greenness(images: torch.Tensor) -> torch.Tensor:
@@ -43,7 +51,7 @@ def animal_mask(images: torch.Tensor, coverage: float = 0.5) -> torch.Tensor:
     """Where the animal is: (N, 3, H, W) in [0, 1] -> bool (N, 1, H, W), True where the animal covers about
     ``coverage`` of the pixel or more: ``greenness < (1 - coverage) * median greenness`` of the picture.
     Only meaningful on grass scenes like :func:`helpers.horses.horses_and_zebras`' (mostly grass)."""
-    if not 0 < coverage < 1:
+    if not 0 < check_number(coverage, "coverage") < 1:
         raise ValueError(f"coverage must be in (0, 1), got {coverage!r}")
     values = greenness(images)
     grass = values.flatten(1).median(1).values.view(-1, 1, 1, 1)
@@ -52,6 +60,11 @@ def animal_mask(images: torch.Tensor, coverage: float = 0.5) -> torch.Tensor:
 
 def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Intersection over union of two bool masks (N, 1, H, W), per image: (N,) in [0, 1] (1 if both empty)."""
+    for mask, name in ((a, "a"), (b, "b")):
+        if not isinstance(mask, torch.Tensor):
+            raise TypeError(f"{name} must be a bool tensor (N, 1, H, W), got {type(mask).__name__}")
+        if mask.ndim != 4 or mask.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty mask (N, 1, H, W), got shape {tuple(mask.shape)}")
     if a.shape != b.shape or a.dtype != torch.bool or b.dtype != torch.bool:
         raise ValueError(f"masks must be bool tensors of one shape, got {a.dtype} {tuple(a.shape)} and "
                          f"{b.dtype} {tuple(b.shape)}")
@@ -71,6 +84,7 @@ class DomainClassifier(nn.Module):
 
     def __init__(self, width: int = 16):
         super().__init__()
+        check_int(width, "width")
         self.net = nn.Sequential(
             nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(), nn.Conv2d(width, 2 * width, 3, 2, 1), nn.ReLU(),
             nn.Conv2d(2 * width, 4 * width, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -86,8 +100,15 @@ def domain_classifier(horses: torch.Tensor, zebras: torch.Tensor, others: torch.
                       seed: int = 0, progress: bool = False) -> DomainClassifier:
     """A :class:`DomainClassifier` trained (Adam 1e-3, batch 64, ``epochs`` epochs) on real ``horses``
     (class 0), ``zebras`` (1) and ``others`` (2), each (N, 3, S, S) in [0, 1]; returned in eval mode.
-    A measuring instrument: its ``seed`` is fixed (it does not follow ``COURSE_SEED``), so that every
-    CycleGAN run is judged by the same classifier."""
+    The three sets must share one image size. A measuring instrument: its ``seed`` is fixed (it does not
+    follow ``COURSE_SEED``), so that every CycleGAN run is judged by the same classifier."""
+    for images, name in ((horses, "horses"), (zebras, "zebras"), (others, "others")):
+        check_images(images, name=name)
+        if images.shape[1:] != horses.shape[1:]:
+            raise ValueError(f"{name} must have the horses' image shape {tuple(horses.shape[1:])}, got "
+                             f"{tuple(images.shape)}")
+    check_int(epochs, "epochs")
+    check_int(seed, "seed", minimum=0)
     torch.manual_seed(seed)
     model = DomainClassifier()
     x = torch.cat([horses, zebras, others])
@@ -100,6 +121,9 @@ def domain_classifier(horses: torch.Tensor, zebras: torch.Tensor, others: torch.
 @torch.no_grad()
 def judge(classifier: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """The class index (0 horse, 1 zebra, 2 other) per image, (N,) long, from a :class:`DomainClassifier`."""
+    check_model(classifier, "classifier")
+    check_images(images, name="images")
+    check_int(batch_size, "batch_size")
     classifier.eval()
     return torch.cat([classifier(chunk).argmax(1) for chunk in images.split(batch_size)])
 
@@ -122,8 +146,13 @@ def evaluate_cyclegan(G: nn.Module, F_: nn.Module, test_a: torch.Tensor, test_b:
     the baseline is the identity's). Plus ``"real images"``: the classifier's accuracy and the mask rule's
     IoU on the real test images, the ceiling of both measures.
     """
+    for name, model in (("G", G), ("F_", F_), ("classifier", classifier)):
+        check_model(model, name)
     for name, images in (("test_a", test_a), ("test_b", test_b)):
         check_images(images, name=name)
+    if not isinstance(test_mask, torch.Tensor) or test_mask.dtype != torch.bool:
+        raise ValueError(f"test_mask must be a bool tensor (N, 1, H, W), got "
+                         f"{getattr(test_mask, 'dtype', type(test_mask).__name__)}")
     if test_a.shape != test_b.shape or test_mask.shape != (len(test_a), 1, *test_a.shape[2:]):
         raise ValueError(f"test_a, test_b must share one shape and test_mask be (N, 1, H, W) bool; got "
                          f"{tuple(test_a.shape)}, {tuple(test_b.shape)}, {tuple(test_mask.shape)}")
@@ -155,6 +184,15 @@ def evaluate_cyclegan(G: nn.Module, F_: nn.Module, test_a: torch.Tensor, test_b:
 
 def format_results(results: dict[str, dict[str, float]]) -> str:
     """The results of :func:`evaluate_cyclegan` as a small text table."""
+    expected = {"horse -> zebra": ("judged_target", "iou", "cycle_error", "baseline"),
+                "zebra -> horse": ("judged_target", "iou", "cycle_error", "baseline", "truth_distance"),
+                "real images": ("classifier_accuracy", "mask_iou_horses", "mask_iou_zebras")}
+    for group, keys in expected.items():
+        missing = [key for key in keys if not isinstance(results, dict) or key not in results.get(group, {})]
+        if missing:
+            raise ValueError(f"results must be what evaluate_cyclegan returns: {group!r} lacks {missing}")
+        for key in keys:
+            check_number(results[group][key], f"results[{group!r}][{key!r}]")
     hz, zh, real = results["horse -> zebra"], results["zebra -> horse"], results["real images"]
     rows = [
         ("", "horse -> zebra", "zebra -> horse"),
@@ -174,12 +212,14 @@ def format_results(results: dict[str, dict[str, float]]) -> str:
 def show_translations(rows: dict[str, torch.Tensor], n: int = 6) -> plt.Figure:
     """A grid: one column per entry of ``rows`` (title -> images (N, 3, H, W) in [0, 1], e.g. input,
     translation, reconstruction), one row per example (the first ``n``)."""
-    if not rows:
-        raise ValueError("rows is empty: give {title: images}")
+    if not isinstance(rows, dict) or not rows:
+        raise ValueError("rows must be a non-empty dict {title: images}")
+    check_int(n, "n")
+    for title, images in rows.items():
+        check_images(images, name=title)
     n = min(n, *(len(images) for images in rows.values()))
     fig, axes = plt.subplots(n, len(rows), figsize=(1.8 * len(rows), 1.8 * n), squeeze=False)
     for col, (title, images) in enumerate(rows.items()):
-        check_images(images, name=title)
         for row in range(n):
             ax = axes[row, col]
             ax.imshow(images[row].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")

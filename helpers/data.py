@@ -9,6 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+__all__ = [
+    "PHOTOS", "astronaut_image", "camera_image", "cat_image", "coffee_image", "horse_silhouette", "photo_batch",
+    "rocket_image", "sample_photos",
+]
+
 
 def _skimage(name: str) -> np.ndarray:
     import skimage.data
@@ -61,9 +66,12 @@ def photo_batch(size: int = 224, *, mirrored: bool = True) -> tuple[torch.Tensor
     """The sample photos as one batch (N, 3, size, size) in [0, 1], with their names.
 
     With ``mirrored`` each photo also comes flipped left-right (named ``"cat (mirrored)"`` etc.): ten
-    images from five photos, a handful to measure attacks on.
+    images from five photos, a handful to measure attacks on. ``size``: an int in [1, 4096].
     """
     from .imagenet import preprocess
+
+    if not isinstance(mirrored, bool):
+        raise TypeError(f"mirrored must be True or False, got {mirrored!r}")
 
     names, images = [], []
     for name, photo in sample_photos().items():

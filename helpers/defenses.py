@@ -19,7 +19,8 @@ cross-entropy and ``f`` the logits (N, K). ``attack(model, x, y) -> x_adv`` is a
 :mod:`helpers.attacks` with its budget bound (eps, alpha, steps in [0, 1] pixel units). In both losses
 ``x_adv`` is forged anew at every call, against the weights the model has at that moment, and is treated
 as a constant input: no parameter gradient flows through its construction (Madry et al.'s Danskin
-argument: the gradient at the inner maximiser is the gradient of the max).
+argument: the gradient at the inner maximiser is the gradient of the max). Bad input raises ``ValueError``
+(``TypeError`` for a wrong type) naming the parameter, before the attack runs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .training import accuracy, cross_entropy_loss, train_classifier
-from .validation import check_images
+from .validation import check_callable, check_images, check_int, check_labels, check_model, check_number
 
 __all__ = [
     "accuracy",
@@ -47,9 +48,7 @@ Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_lam(lam: float) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0 or lam == float("inf"):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-    return float(lam)
+    return check_number(lam, "lam", minimum=0.0)
 
 
 def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack) -> torch.Tensor:
@@ -57,8 +56,13 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, att
 
     The attacks of :mod:`helpers.attacks` run the model in eval mode and restore its mode (train mode
     inside a training step), and leave parameter gradients alone; the result is detached here too, so a
-    home-made attack cannot leak parameter gradients into the loss either.
+    home-made attack cannot leak parameter gradients into the loss either. ``x``: images (N, C, H, W) in
+    [0, 1]; ``y``: int64 (N,).
     """
+    check_model(model)
+    check_images(x, channels=None)
+    check_labels(y, len(x))
+    check_callable(attack, "attack")
     x_adv = attack(model, x, y)
     if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
         raise ValueError(f"attack must return a tensor shaped like x {tuple(x.shape)}, got "
@@ -112,11 +116,11 @@ def labelled_adversarial_examples(model: nn.Module, data: tuple[torch.Tensor, to
     old model's blind spots, not its own. Returns images (N, C, H, W) in [0, 1] and the labels ``y``
     (a copy). ``model`` is left unchanged, in its previous mode.
     """
+    check_model(model)
     x, y = data
     check_images(x, channels=None)
-    if len(x) != len(y):
-        raise ValueError(f"data must be (x, y) of the same length, got {len(x)} and {len(y)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_labels(y, len(x))
+    check_callable(attack, "attack")
+    check_int(batch_size, "batch_size")
     parts = [adversarial_examples(model, xb, yb, attack) for xb, yb in zip(x.split(batch_size), y.split(batch_size))]
     return torch.cat(parts), y.clone()

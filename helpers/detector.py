@@ -26,7 +26,9 @@ from torch import nn
 
 from .attacks import pgd
 from .gradients import autograd_grad
-from .validation import check_images
+from .validation import (
+    call_model, check_callable, check_images, check_int, check_labels, check_model, check_number, check_tensor
+)
 
 __all__ = ["SafetyNetDetector", "adaptive_attack"]
 
@@ -39,14 +41,21 @@ class SafetyNetDetector:
     quantiles of that unit's positive activations on the clean training images (``levels=2``: a binary
     on/off code; the default 3 adds "weakly on" / "strongly on" at the median). ``C`` and ``gamma`` are the
     SVM's (scikit-learn's ``SVC``). Use :meth:`fit`, then :meth:`flag` / :meth:`score` / :meth:`rates`.
-    The model is not modified and is run in eval mode (its mode is restored).
+    The model is not modified and is run in eval mode (its mode is restored). Bad input raises ``ValueError``
+    (``TypeError`` for a wrong type) naming the parameter.
     """
 
     def __init__(self, model: nn.Module, *, features: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  levels: int = 3, C: float = 1.0, gamma: float | str = "scale", batch_size: int = 512):
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
-            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
-        if features is None and not hasattr(model, "features"):
+        check_model(model)
+        check_int(levels, "levels", minimum=2)
+        check_number(C, "C", positive=True)
+        if gamma not in ("scale", "auto"):
+            check_number(gamma, "gamma", positive=True, hint="or 'scale' / 'auto', as scikit-learn's SVC")
+        check_int(batch_size, "batch_size")
+        if features is not None:
+            check_callable(features, "features")
+        elif not hasattr(model, "features"):
             raise ValueError("the model has no .features(x); pass features=, a function x -> (N, D) activations")
         self.model = model
         self.features = features if features is not None else model.features
@@ -84,6 +93,7 @@ class SafetyNetDetector:
         """The codes of activations (N, D): how many of each unit's thresholds it exceeds, in 0..levels-1."""
         if self.thresholds is None:
             raise RuntimeError("the detector is not fitted yet: call detector.fit(x_clean, x_adv) first")
+        self._check_activations(activations)
         t = self.thresholds.to(activations.device, activations.dtype)
         return (activations.unsqueeze(1) > t).sum(dim=1).to(activations.dtype)
 
@@ -92,8 +102,10 @@ class SafetyNetDetector:
         ``sum_k sigmoid((a - t_k) / T)`` (BPDA, Athalye et al. 2018). ``T`` defaults to a quarter of the
         median positive threshold. Shape (N, D), differentiable in ``activations``."""
         self._check_fitted()
+        self._check_activations(activations)
         if temperature is None:
             temperature = self.temperature
+        check_number(temperature, "temperature", positive=True)
         t = self.thresholds.to(activations.device, activations.dtype)
         smooth = torch.sigmoid((activations.unsqueeze(1) - t) / temperature).sum(dim=1)
         return self.quantize(activations.detach()) + smooth - smooth.detach()
@@ -111,9 +123,15 @@ class SafetyNetDetector:
     # Fitting and using the detector
 
     def fit(self, x_clean: torch.Tensor, x_adv: torch.Tensor) -> SafetyNetDetector:
-        """Fit the thresholds on ``x_clean`` and the SVM on clean (0) versus ``x_adv`` (1). Returns self."""
+        """Fit the thresholds on ``x_clean`` and the SVM on clean (0) versus ``x_adv`` (1), images (N, C, H, W)
+        in [0, 1] of one image shape. Returns self."""
         from sklearn.svm import SVC
 
+        check_images(x_clean, name="x_clean", channels=None)
+        check_images(x_adv, name="x_adv", channels=None)
+        if x_clean.shape[1:] != x_adv.shape[1:]:
+            raise ValueError(f"x_clean and x_adv must be images of one shape (C, H, W), got {tuple(x_clean.shape)} "
+                             f"and {tuple(x_adv.shape)}")
         clean = self._activations(x_clean)
         self.thresholds = self._fit_thresholds(clean)
         features = np.concatenate([self.quantize(clean).numpy(), self.codes(x_adv)])
@@ -149,6 +167,13 @@ class SafetyNetDetector:
         if self.svm is None or self.thresholds is None:
             raise RuntimeError("the detector is not fitted yet: call detector.fit(x_clean, x_adv) first")
 
+    def _check_activations(self, activations: torch.Tensor) -> None:
+        units = self.thresholds.shape[1]
+        check_tensor(activations, "activations", ndim=2, shape=f"(N, {units})")
+        if activations.shape[1] != units:
+            raise ValueError(f"activations must have shape (N, {units}) (the fitted layer), got "
+                             f"{tuple(activations.shape)}")
+
 
 def adaptive_attack(
     detector: SafetyNetDetector,
@@ -169,18 +194,29 @@ def adaptive_attack(
     below ``-margin`` (then stop pushing). Per image, the first result that is misclassified *and* not
     flagged by the real detector is kept (the attacker can run the detector; checking costs no more than
     the attack). Returns ``{"x_adv": (N, C, H, W), "fooled": (N,) bool misclassified, "flagged": (N,) bool,
-    "success": (N,) bool fooled and not flagged}``.
+    "success": (N,) bool fooled and not flagged}``. ``detector``: fitted; ``y``: int64 (N,) true labels.
     """
+    if not isinstance(detector, SafetyNetDetector):
+        raise TypeError(f"detector must be a fitted SafetyNetDetector, got {type(detector).__name__}")
+    detector._check_fitted()
     check_images(x, channels=None)
+    y = check_labels(y, len(x)).to(x.device)
+    check_number(eps, "eps", minimum=0.0)
+    check_number(alpha, "alpha", minimum=0.0)
+    check_int(steps, "steps", minimum=0)
+    weights = [check_number(w, "every weight", minimum=0.0) for w in weights]
+    if not weights:
+        raise ValueError("weights is empty; give the detector weights to try, e.g. (1.0, 3.0, 10.0, 30.0)")
+    check_number(margin, "margin", minimum=0.0)
     model = detector.model
-    y = torch.as_tensor(y, device=x.device).long()
 
     def fooled_and_flagged(images, labels):
         with torch.no_grad():
             was_training = model.training
             model.eval()
             try:
-                fooled = (model(images).argmax(1) != labels).cpu()
+                logits = call_model(model, images)
+                fooled = (logits.argmax(1) != check_labels(labels, len(images), logits.shape[1])).cpu()
             finally:
                 model.train(was_training)
         return fooled, detector.flag(images)

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import check_images
+from .validation import check_images, check_int, check_number
+
+__all__ = ["SPLITS", "DigitsCNN", "DigitsMLP", "load_digits", "load_mnist"]
 
 SPLITS = ("train", "test", "all")
 
@@ -45,8 +47,9 @@ def load_digits(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an int >= 8 (pixels; the digits are 8x8), got {size!r}")
-    if not 0 < test_fraction < 1:
+    if not 0 < check_number(test_fraction, "test_fraction") < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    check_int(seed, "seed", minimum=0)
     bunch = sklearn_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
     labels = torch.from_numpy(bunch.target.astype(np.int64))
@@ -93,10 +96,13 @@ class DigitsCNN(nn.Module):
 
     Two 3x3 convolutions with ReLU, a max-pool, an adaptive average pool to 4x4, then a 128-unit ReLU
     layer (:meth:`features`, used for Frechet distances and detectors) and the 10-way linear output.
+    Other input raises ``ValueError``.
     """
 
     def __init__(self, channels: int = 32, hidden: int = 128):
         super().__init__()
+        check_int(channels, "channels")
+        check_int(hidden, "hidden")
         self.body = nn.Sequential(
             nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(),
@@ -108,6 +114,9 @@ class DigitsCNN(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate ReLU activations, (N, hidden), non-negative."""
         check_images(x, name="digits", channels=1)
+        if min(x.shape[2:]) < 8:
+            raise ValueError(f"digits must be at least 8x8 pixels, got shape {tuple(x.shape)}; "
+                             "load them with load_digits(size=...)")
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +129,8 @@ class DigitsMLP(nn.Module):
 
     def __init__(self, size: int = 8, hidden: int = 256):
         super().__init__()
-        self.size = size
+        self.size = check_int(size, "size")
+        check_int(hidden, "hidden")
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(size * size, hidden), nn.ReLU(),
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 

@@ -4,7 +4,8 @@ Images are float tensors (N, C, S, S) in [0, 1], as everywhere in the course. Th
 generator and the DCGAN recipe want lives *inside* the models: the generator's last layer is a tanh rescaled
 to [0, 1], and the discriminator's first operation maps [0, 1] to [-1, 1]. Latent codes are (N, latent_dim)
 draws from N(0, I). The discriminator returns logits (N,); the losses take logits, so that they can use
-log-sigmoid and never evaluate ``log(0)``.
+log-sigmoid and never evaluate ``log(0)``. Bad input (NaN, the wrong shape or dtype, an empty batch, a
+setting out of range) raises ``ValueError`` (``TypeError`` for a wrong type) naming the parameter.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from tqdm.auto import tqdm
 
 from . import config
 from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
-from .validation import check_images, check_int
+from .validation import check_images, check_int, check_model, check_number, check_probability, check_tensor
+
+__all__ = [
+    "BASELINE", "BASELINE_GENERATOR", "BASELINE_STEPS", "G_LOSSES", "NORMS", "Discriminator", "Generator",
+    "VirtualBatchNorm", "d_loss", "dcgan_init", "g_loss_non_saturating", "g_loss_saturating", "generate",
+    "recalibrate_batchnorm", "sample_latent", "train_gan", "update_average",
+]
 
 NORMS = ("batch", "virtual")
 
@@ -36,6 +43,7 @@ def _check_size(image_size: int) -> int:
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN initialisation (Radford et al. 2016): convolution weights ~ N(0, 0.02); normalisation
     scales ~ N(1, 0.02), shifts 0. Use as ``model.apply(dcgan_init)``; draws from torch's global RNG."""
+    check_model(module, "module")
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
@@ -58,11 +66,14 @@ class VirtualBatchNorm(nn.Module):
 
     So an example's output depends on itself and the reference batch, never on the rest of its minibatch,
     and there is no train/eval difference. A learned scale and shift per channel follow, as in batchnorm.
-    Gradients flow through the reference statistics too, as in the paper.
+    Gradients flow through the reference statistics too, as in the paper. A layer inside the generator:
+    like torch's own layers, it passes NaN through (the generator's input check catches it).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5):
         super().__init__()
+        check_int(num_features, "num_features")
+        check_number(eps, "eps", minimum=0.0)
         self.num_features, self.eps = num_features, eps
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
@@ -73,6 +84,8 @@ class VirtualBatchNorm(nn.Module):
         return (x - mean) * torch.rsqrt(variance + self.eps) * self.weight.view(shape) + self.bias.view(shape)
 
     def forward(self, x: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_tensor(x, "x", finite=False)
+        check_tensor(reference, "reference", finite=False)
         if x.ndim not in (2, 4) or reference.ndim != x.ndim or x.shape[1:] != reference.shape[1:]:
             raise ValueError(f"x and reference must be (N, C) or (N, C, H, W) with the same C, H, W; "
                              f"got {tuple(x.shape)} and {tuple(reference.shape)}")
@@ -104,6 +117,7 @@ class Generator(nn.Module):
     (64, 8, 8) -> (1, 8, 8) -> (1, 16, 16), 0.16 M parameters). ``norm="virtual"`` uses
     :class:`VirtualBatchNorm` with a reference batch of ``reference_size`` latent codes drawn once from
     N(0, I) with ``reference_seed`` (a buffer, saved with the weights). Weights start from :func:`dcgan_init`.
+    ``forward`` takes finite float codes (N, latent_dim), N >= 1.
     """
 
     def __init__(self, latent_dim: int = 16, *, image_size: int = 16, native_size: int | None = None,
@@ -111,6 +125,11 @@ class Generator(nn.Module):
                  reference_seed: int = 0):
         super().__init__()
         native_size = image_size if native_size is None else native_size
+        check_int(latent_dim, "latent_dim")
+        check_int(channels, "channels")
+        check_int(width, "width")
+        check_int(reference_size, "reference_size")
+        check_int(reference_seed, "reference_seed", minimum=0)
         _check_size(image_size)
         stages = _check_size(native_size)
         if native_size > image_size:
@@ -134,7 +153,8 @@ class Generator(nn.Module):
         self.to(memory_format=torch.channels_last)  # about 12% faster convolutions on a CPU
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+        check_tensor(z, "z", ndim=2, shape=f"(N, {self.latent_dim})")
+        if z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
         h = z[:, :, None, None]
         if self.norm == "batch":
@@ -159,10 +179,13 @@ class Discriminator(nn.Module):
     Maps the images to [-1, 1], then strided 4x4 convolutions halve the size and double the channels
     (LeakyReLU 0.2; batchnorm after all but the first) down to 4x4, and a last 4x4 convolution gives one
     logit. For 16x16: (1, 16, 16) -> (64, 8, 8) -> (128, 4, 4) -> logit. Weights start from :func:`dcgan_init`.
+    ``forward`` checks its input like any images (finite, in [0, 1], non-empty).
     """
 
     def __init__(self, *, image_size: int = 16, channels: int = 1, width: int = 64):
         super().__init__()
+        check_int(channels, "channels")
+        check_int(width, "width")
         stages = _check_size(image_size)
         self.image_shape = (channels, image_size, image_size)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
@@ -176,8 +199,10 @@ class Discriminator(nn.Module):
         self.to(memory_format=torch.channels_last)  # about 12% faster convolutions on a CPU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x", finite=False)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"x must have shape (N, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
+        check_images(x, channels=None)
         return self.net(x * 2 - 1).flatten()  # [0, 1] -> [-1, 1], as the tanh generator's range
 
 
@@ -185,10 +210,8 @@ class Discriminator(nn.Module):
 
 
 def _check_real_label(real_label: float) -> float:
-    if not 0 < real_label <= 1:
-        raise ValueError(f"real_label must be in (0, 1] (1: no smoothing; 0.9: one-sided label smoothing), "
-                         f"got {real_label!r}")
-    return float(real_label)
+    return check_number(real_label, "real_label", positive=True, maximum=1.0,
+                        hint="1: no smoothing; 0.9: one-sided label smoothing")
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
@@ -196,8 +219,11 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: flo
 
     ``D = sigmoid(logits)`` and ``t = real_label``: 1 is the plain GAN cost; ``t < 1`` is one-sided label
     smoothing (Salimans et al. 2016 use 0.9), where only the real targets move and fake targets stay 0.
-    Computed with log-sigmoid (binary cross-entropy on logits): finite for any finite logits.
+    Computed with log-sigmoid (binary cross-entropy on logits): finite for any finite logits. The logits:
+    finite floating tensors (N,) (any shape; real and fake may differ in length).
     """
+    check_tensor(real_logits, "real_logits")
+    check_tensor(fake_logits, "fake_logits")
     real_label = _check_real_label(real_label)
     # BEGIN SOLUTION exercise=discriminator-cost points=2 hint="binary cross-entropy on logits: real targets real_label, fake targets 0"
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
@@ -208,7 +234,9 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: flo
 
 def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """The minimax generator cost ``mean(log(1 - D(G(z))))``, minimised. Its gradient with respect to a
-    logit is ``-D(G(z)) / N``: it vanishes when the discriminator rejects the samples, early in training."""
+    logit is ``-D(G(z)) / N``: it vanishes when the discriminator rejects the samples, early in training.
+    ``fake_logits``: a finite floating tensor (N,)."""
+    check_tensor(fake_logits, "fake_logits")
     # BEGIN SOLUTION exercise=generator-costs points=2 hint="log(1 - sigmoid(l)) = logsigmoid(-l): finite for any logit"
     return F.logsigmoid(-fake_logits).mean()  # log(1 - sigmoid(l)) = log sigmoid(-l)
     # END SOLUTION
@@ -216,7 +244,9 @@ def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
 
 def g_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """The non-saturating generator cost ``-mean(log D(G(z)))``. Its gradient with respect to a logit is
-    ``-(1 - D(G(z))) / N``: largest exactly when the discriminator rejects the samples."""
+    ``-(1 - D(G(z))) / N``: largest exactly when the discriminator rejects the samples. ``fake_logits``: a
+    finite floating tensor (N,)."""
+    check_tensor(fake_logits, "fake_logits")
     # BEGIN SOLUTION exercise=generator-costs hint="-log sigmoid(l), with F.logsigmoid: finite for any logit"
     return -F.logsigmoid(fake_logits).mean()
     # END SOLUTION
@@ -232,15 +262,23 @@ G_LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def sample_latent(n: int, latent_dim: int, seed: int | None = None) -> torch.Tensor:
-    """``n`` latent codes (n, latent_dim) from N(0, I): from ``seed`` if given, else from torch's global RNG."""
+    """``n`` latent codes (n, latent_dim) from N(0, I): from ``seed`` (an int >= 0) if given, else from torch's
+    global RNG. ``n`` and ``latent_dim`` are ints >= 1."""
+    check_int(n, "n")
+    check_int(latent_dim, "latent_dim")
+    if seed is not None:
+        check_int(seed, "seed", minimum=0)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     return torch.randn(n, latent_dim, generator=generator)
 
 
 @torch.no_grad()
 def generate(generator: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Images (N, C, S, S) in [0, 1] on the CPU for latent codes ``z`` (N, latent_dim), in eval mode (the
-    generator's mode is restored), in batches of ``batch_size``."""
+    """Images (N, C, S, S) in [0, 1] on the CPU for latent codes ``z`` (N, latent_dim), finite floats, N >= 1,
+    in eval mode (the generator's mode is restored), in batches of ``batch_size`` (an int >= 1)."""
+    check_model(generator, "generator")
+    check_tensor(z, "z", ndim=2, shape="(N, latent_dim)")
+    check_int(batch_size, "batch_size")
     was_training = generator.training
     generator.eval()
     device = next(generator.parameters()).device
@@ -275,7 +313,16 @@ class _Batches:
 
 @torch.no_grad()
 def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """One step of an exponential moving average of weights: ``w_avg <- decay w_avg + (1 - decay) w``."""
+    """One step of an exponential moving average of weights: ``w_avg <- decay w_avg + (1 - decay) w``.
+
+    ``average`` (updated in place) and ``model`` must have the same parameter shapes (``average`` is a
+    ``copy.deepcopy(model)``); ``decay`` is in [0, 1]."""
+    check_model(average, "average")
+    check_model(model)
+    check_probability(decay, "decay")
+    if [p.shape for p in average.parameters()] != [p.shape for p in model.parameters()]:
+        raise ValueError("average and model must have the same parameters (shapes in order); make the average "
+                         "with copy.deepcopy(model)")
     # BEGIN SOLUTION exercise=weight-average points=1 hint="w_avg <- decay * w_avg + (1 - decay) * w, in place, for every parameter"
     for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
         averaged.lerp_(current, 1.0 - decay)
@@ -289,11 +336,17 @@ def recalibrate_batchnorm(generator: nn.Module, *, batches: int = 20, batch_size
     Averaged weights need their own statistics: the running statistics of the network they were averaged
     from belong to other weights. The average over all the batches (not a moving one) is kept; the codes
     come from ``seed``, so the result is deterministic. Restores the generator's mode; no-op without
-    batchnorm (e.g. virtual batchnorm, which keeps no statistics).
+    batchnorm (e.g. virtual batchnorm, which keeps no statistics). ``batches``, ``batch_size``: ints >= 1.
     """
+    check_model(generator, "generator")
+    check_int(batches, "batches")
+    check_int(batch_size, "batch_size")
+    check_int(seed, "seed", minimum=0)
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
+    if not isinstance(getattr(generator, "latent_dim", None), int):
+        raise ValueError("generator must have an int .latent_dim (a helpers.gan.Generator) to draw codes for it")
     was_training, momenta = generator.training, [m.momentum for m in norms]
     device = next(generator.parameters()).device
     for m in norms:
@@ -368,16 +421,20 @@ def train_gan(
     codes (default: :func:`helpers.config.seed`, so ``COURSE_SEED`` changes them); initialise the networks with :func:`helpers.config.seed_everything` first. Leaves the networks
     (and the average) in eval mode.
     """
+    check_model(generator, "generator")
+    check_model(discriminator, "discriminator")
     check_int(steps, "steps", minimum=0)
     check_int(k_d, "k_d (discriminator updates per generator update)")
-    for name, lr in (("lr_d", lr_d), ("lr_g", lr_g)):
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"{name} must be a positive learning rate, got {lr!r}")
+    check_number(lr_d, "lr_d", positive=True)
+    check_number(lr_g, "lr_g", positive=True)
     if g_loss not in G_LOSSES:
         raise ValueError(f"g_loss must be one of {tuple(G_LOSSES)}, got {g_loss!r}")
     real_label = _check_real_label(real_label)
-    if not 0 <= average_decay < 1:
+    if not check_number(average_decay, "average_decay", minimum=0.0) < 1:
         raise ValueError(f"average_decay must be in [0, 1) (e.g. 0.995: about the last 200 steps), got {average_decay!r}")
+    if average is not None:
+        check_model(average, "average")
+    check_int(n_samples, "n_samples")
     if average is not None and [p.shape for p in average.parameters()] != [p.shape for p in generator.parameters()]:
         raise ValueError("average must be a copy of the generator (copy.deepcopy(generator)), with the same parameters")
     check_images(data, name="data", channels=None)

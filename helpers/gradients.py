@@ -10,7 +10,8 @@ Every estimator has the signature ``grad_fn(loss_fn, x) -> g``:
 :func:`autograd_grad` backpropagates (white box: the attacker has the weights). :class:`FiniteDifference`
 and :class:`NES` only query the model's outputs (black box) and count their queries in ``.queries``
 (one query = one image through the model). Query points are clamped to [0, 1], since the model accepts
-nothing else; at the border the difference quotient divides by the step actually taken.
+nothing else; at the border the difference quotient divides by the step actually taken. Bad input (a
+non-callable ``loss_fn``, a non-finite ``x``, a bad setting) raises ``TypeError`` / ``ValueError``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ from collections.abc import Callable
 
 import torch
 
+from .validation import check_callable, check_images, check_int, check_number, check_tensor
+
+__all__ = ["FiniteDifference", "NES", "autograd_grad"]
+
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 GradFn = Callable[[LossFn, torch.Tensor], torch.Tensor]
 
 
 def autograd_grad(loss_fn: LossFn, x: torch.Tensor) -> torch.Tensor:
-    """The exact gradient by backpropagation (white box): one forward and one backward pass per image."""
+    """The exact gradient by backpropagation (white box): one forward and one backward pass per image.
+    ``x``: a finite tensor (N, ...); returns a tensor shaped like it."""
+    check_callable(loss_fn, "loss_fn")
+    check_tensor(x, "x")
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         loss = loss_fn(x.unsqueeze(1)).sum()
@@ -46,13 +54,15 @@ class FiniteDifference:
     """
 
     def __init__(self, h: float = 1e-3, batch_size: int = 256):
-        if not 0 < h < 0.5:
+        if not check_number(h, "h", positive=True) < 0.5:
             raise ValueError(f"h must be in (0, 0.5), got {h!r}")
-        if batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2, got {batch_size!r}")
+        check_int(batch_size, "batch_size", minimum=2)
         self.h, self.batch_size, self.queries = h, batch_size, 0
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> torch.Tensor:
+        """The gradient estimate for images ``x`` (N, C, H, W) in [0, 1], shaped like ``x``."""
+        check_callable(loss_fn, "loss_fn")
+        check_images(x, channels=None)
         x = x.detach()
         n, dims = len(x), x[0].numel()
         flat = x.reshape(n, 1, dims)
@@ -84,14 +94,17 @@ class NES:
     """
 
     def __init__(self, samples: int = 50, sigma: float = 1e-3, seed: int = 0, batch_size: int = 100):
-        if samples < 1:
-            raise ValueError(f"samples must be at least 1, got {samples!r}")
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma!r}")
+        check_int(samples, "samples")
+        check_number(sigma, "sigma", positive=True, maximum=0.5)
+        check_int(seed, "seed", minimum=0)
+        check_int(batch_size, "batch_size")
         self.samples, self.sigma, self.batch_size, self.queries = samples, sigma, batch_size, 0
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> torch.Tensor:
+        """The gradient estimate for images ``x`` (N, C, H, W) in [0, 1], shaped like ``x``."""
+        check_callable(loss_fn, "loss_fn")
+        check_images(x, channels=None)
         x = x.detach()
         grad = torch.zeros_like(x)
         per_chunk = max(1, self.batch_size // 2)

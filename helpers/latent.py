@@ -3,7 +3,8 @@
 Latent codes are float tensors (N, D) drawn from N(0, I); a path between two codes is (steps, D). An
 attribute is a number per image (e.g. :func:`ink`, the stroke thickness proxy); an attribute direction is a
 difference of mean codes (Radford et al. 2016's latent arithmetic), and :func:`monotonicity` measures
-whether moving along it changes the attribute monotonically.
+whether moving along it changes the attribute monotonically. Every tensor must be finite, floating and of
+the stated shape (``ValueError`` otherwise, ``TypeError`` for a non-tensor).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import torch
 from torch import nn
 
 from .gan import generate
-from .validation import check_images
+from .validation import check_images, check_labels, check_model, check_number, check_tensor
+
+__all__ = ["attribute_direction", "ink", "lerp", "monotonicity", "slerp", "walk"]
 
 
 def _check_pair(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> None:
+    check_tensor(z0, "z0")
+    check_tensor(z1, "z1")
     if z0.ndim != 1 or z0.shape != z1.shape:
         raise ValueError(f"z0 and z1 must be latent codes of the same shape (D,), got {tuple(z0.shape)} and {tuple(z1.shape)}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
@@ -71,13 +76,13 @@ def attribute_direction(z: torch.Tensor, scores: torch.Tensor, *, fraction: floa
     ``groups`` (N,) (e.g. the digit the classifier sees), the top and bottom are taken within each group and
     the group differences averaged, so the direction changes the attribute rather than the digit.
     """
+    check_tensor(z, "z")
+    check_tensor(scores, "scores")
     if z.ndim != 2 or scores.shape != (len(z),):
         raise ValueError(f"z must be (N, D) and scores (N,), got {tuple(z.shape)} and {tuple(scores.shape)}")
-    if not 0 < fraction <= 0.5:
+    if not 0 < check_number(fraction, "fraction") <= 0.5:
         raise ValueError(f"fraction must be in (0, 0.5] (top and bottom shares of the codes), got {fraction!r}")
-    groups = torch.zeros(len(z), dtype=torch.long) if groups is None else groups
-    if groups.shape != (len(z),):
-        raise ValueError(f"groups must be (N,) = ({len(z)},), got {tuple(groups.shape)}")
+    groups = torch.zeros(len(z), dtype=torch.long) if groups is None else check_labels(groups, len(z), name="groups")
     # BEGIN SOLUTION exercise=attribute-direction points=2 hint="per group: mean code of the top fraction by score minus that of the bottom; average over groups"
     differences = []
     for group in groups.unique():
@@ -96,6 +101,10 @@ def attribute_direction(z: torch.Tensor, scores: torch.Tensor, *, fraction: floa
 def walk(generator: nn.Module, z: torch.Tensor, direction: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
     """Images of ``z + alpha * direction`` for each alpha: (len(alphas), N, C, S, S) in [0, 1], from codes
     ``z`` (N, D), a direction (D,) and ``alphas`` (A,) (multiples of the direction)."""
+    check_model(generator, "generator")
+    check_tensor(z, "z")
+    check_tensor(direction, "direction")
+    check_tensor(alphas, "alphas", ndim=1, shape="(A,)")
     if z.ndim != 2 or direction.shape != (z.shape[1],):
         raise ValueError(f"z must be (N, D) and direction (D,), got {tuple(z.shape)} and {tuple(direction.shape)}")
     codes = z[None] + alphas.to(z.dtype)[:, None, None] * direction
@@ -112,6 +121,8 @@ def monotonicity(values: torch.Tensor, alphas: torch.Tensor) -> dict[str, float]
     ``rising_steps``, the share of (example, step) pairs where the attribute rises; ``monotone_examples``, the
     share of examples whose attribute rises at every step.
     """
+    check_tensor(values, "values")
+    check_tensor(alphas, "alphas")
     if values.ndim != 2 or alphas.shape != (len(values),) or len(values) < 2:
         raise ValueError(f"values must be (A, N) with A = len(alphas) >= 2, got {tuple(values.shape)} and {tuple(alphas.shape)}")
     if not bool((alphas.diff() > 0).all()):

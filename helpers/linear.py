@@ -8,6 +8,9 @@ size, ``eps * w / ||w||_2``, moves it by ``eps * ||w||_2`` only, which grows lik
 FGSM follows: for a loss with input gradient g, the first-order change of the loss under ``eta`` is
 ``g^T eta``, and over the L-inf ball ``||eta||_inf <= eps`` it is largest at ``eta = eps * sign(g)``, where it
 equals ``eps * ||g||_1``.
+
+Weights and gradients are finite, non-empty arrays; sizes ``eps`` finite numbers >= 0. Anything else raises
+``ValueError`` (``TypeError`` for a wrong type) naming the parameter.
 """
 
 from __future__ import annotations
@@ -18,21 +21,29 @@ import numpy as np
 import torch
 from torch import nn
 
+from .validation import check_array, check_images, check_int, check_labels, check_model, check_number
+
+__all__ = [
+    "activation_change_by_dimension", "best_linf_step_versus_random", "fgsm_loss_change", "l2_perturbation",
+    "sign_perturbation",
+]
+
 
 def sign_perturbation(w: np.ndarray, eps: float) -> np.ndarray:
     """``eps * sign(w)``: the L-inf perturbation of size ``eps`` that moves ``w^T x`` the most."""
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps!r}")
+    check_array(w, "w")
+    check_number(eps, "eps", minimum=0.0)
     # BEGIN SOLUTION exercise=linear-perturbation points=1 hint="each input moves by eps"
     return eps * np.sign(np.asarray(w, dtype=np.float64))
     # END SOLUTION
 
 
 def l2_perturbation(w: np.ndarray, eps: float) -> np.ndarray:
-    """``eps * w / ||w||_2``: the L2 perturbation of size ``eps`` that moves ``w^T x`` the most."""
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps!r}")
-    w = np.asarray(w, dtype=np.float64)
+    """``eps * w / ||w||_2``: the L2 perturbation of size ``eps`` that moves ``w^T x`` the most (``w`` not 0)."""
+    w = check_array(w, "w")
+    check_number(eps, "eps", minimum=0.0)
+    if not np.any(w):
+        raise ValueError("w is all zeros: it has no direction to step along; pass non-zero weights")
     # BEGIN SOLUTION exercise=linear-perturbation hint="a step of L2 length eps along w"
     return eps * w / np.linalg.norm(w)
     # END SOLUTION
@@ -46,13 +57,17 @@ def activation_change_by_dimension(
     Weights are drawn i.i.d. N(0, weight_scale^2) and inputs uniform in [0, 1]. Returns arrays over ``dims``:
     ``"linf_change"`` = ``w^T (x + eps sign(w)) - w^T x`` measured, ``"eps_l1"`` = ``eps ||w||_1`` (the formula),
     ``"l2_change"`` and ``"eps_l2"`` the same for the L2 step, and ``"pixel_change"`` = the largest change of
-    any input (``eps`` for both).
+    any input (``eps`` for both). ``dims``: a non-empty sequence of ints >= 1; ``weight_scale`` > 0.
     """
+    dims = [check_int(n, "every dimension in dims") for n in dims]
+    if not dims:
+        raise ValueError("dims is empty; give the dimensions to measure, e.g. [10, 100, 1000]")
+    check_number(eps, "eps", minimum=0.0)
+    check_int(seed, "seed", minimum=0)
+    check_number(weight_scale, "weight_scale", positive=True)
     rng = np.random.default_rng(seed)
     rows = {key: [] for key in ("dims", "linf_change", "eps_l1", "l2_change", "eps_l2", "pixel_change")}
     for n in dims:
-        if int(n) < 1:
-            raise ValueError(f"dimensions must be >= 1, got {n!r}")
         w = rng.normal(0.0, weight_scale, size=int(n))
         x = rng.uniform(0.0, 1.0, size=int(n))
         eta_inf, eta_2 = sign_perturbation(w, eps), l2_perturbation(w, eps)
@@ -69,9 +84,12 @@ def best_linf_step_versus_random(g: np.ndarray, eps: float, *, trials: int = 100
     """Compare ``g^T eta`` at FGSM's ``eta = eps sign(g)`` with random corners of the L-inf ball.
 
     Returns ``{"fgsm": eps * ||g||_1, "best_random": ..., "mean_random": ...}``: no random corner beats the sign
-    of the gradient, and a random one gains nothing on average.
+    of the gradient, and a random one gains nothing on average. ``trials``: an int >= 1.
     """
-    g = np.asarray(g, dtype=np.float64).ravel()
+    g = check_array(g, "g").ravel()
+    check_number(eps, "eps", minimum=0.0)
+    check_int(trials, "trials")
+    check_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     corners = eps * rng.choice([-1.0, 1.0], size=(trials, g.size))
     gains = corners @ g
@@ -86,10 +104,19 @@ def fgsm_loss_change(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, 
     ``x`` (N, C, H, W) in [0, 1]. For each ``eps`` the FGSM step ``eta = clamp(x + eps sign(g), 0, 1) - x``
     is taken, and two numbers are returned, summed over the batch: ``"predicted"`` = ``g^T eta`` (the
     first-order change, ``eps * ||g||_1`` where nothing is clamped) and ``"actual"`` = ``L(x + eta) - L(x)``.
+    ``y``: int64 (N,) or None; ``eps_list``: a non-empty sequence of numbers >= 0.
     """
     from .attacks import attack_objective, attacking
     from .gradients import autograd_grad
 
+    check_model(model)
+    check_images(x, channels=None)
+    if y is not None:
+        check_labels(y, len(x))
+    for eps in eps_list:
+        check_number(eps, "every eps in eps_list", minimum=0.0)
+    if not len(eps_list):
+        raise ValueError("eps_list is empty; give the budgets to measure, e.g. [1/255, 4/255]")
     rows = {"eps": [], "predicted": [], "actual": []}
     with attacking(model):
         if y is None:

@@ -12,6 +12,9 @@ per claim: the bound, the worst value over the runs, the worst relative margin (
 :mod:`helpers.claims`), and how many runs passed. The exit status is 1 when a claim failed in any run or a
 worst relative margin is below ``--min-margin`` (default: 0.2 in fast mode, the course's rule; 0 in full
 mode, where a claim must hold on every seed), and 2 when a notebook failed for another reason.
+
+``__all__`` is the library side (:func:`audit`, :func:`summarise`, :func:`format_report` and their records);
+the command line's internals (``main``, ``parse_list``, ``execute``) are left out.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .claims import CLAIMS_FILE_VARIABLE
+from .claims import CLAIMS_FILE_VARIABLE, OPERATORS
+from .validation import check_int, check_number
+
+__all__ = ["Claim", "Run", "audit", "format_report", "summarise"]
 
 FAST_RULE, FULL_RULE = 0.2, 0.0
 
@@ -46,6 +52,10 @@ class Run:
     claims: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        check_int(self.seed, "seed", minimum=0)
+        check_int(self.threads, "threads")
+
 
 @dataclass
 class Claim:
@@ -55,6 +65,10 @@ class Claim:
     name: str
     op: str
     records: list[dict] = field(default_factory=list)  # what check() recorded, plus "seed" and "threads"
+
+    def __post_init__(self):
+        if self.op not in OPERATORS:
+            raise ValueError(f"op must be one of {OPERATORS}, got {self.op!r}")
 
     @property
     def worst(self) -> dict:
@@ -125,7 +139,7 @@ def _run_config(notebooks: list[Path], seed: int, threads: int, full: bool, time
             claims_file = root / f"{notebook.stem}.claims.jsonl"
             env = {**os.environ, "COURSE_SEED": str(seed), "OMP_NUM_THREADS": str(threads),
                    "MKL_NUM_THREADS": str(threads), "COURSE_FAST_MODE": "0" if full else "1",
-                   CLAIMS_FILE_VARIABLE: str(claims_file), "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+                   CLAIMS_FILE_VARIABLE: str(claims_file), "PYTHONWARNINGS": "ignore"}
             command = [sys.executable, "-m", "helpers.margins", "--execute-one", str(copy), "--timeout", str(timeout)]
             result = subprocess.run(command, env=env, capture_output=True, text=True)
             run = Run(notebook.name, seed, threads)
@@ -151,7 +165,21 @@ def audit(notebooks: list[Path], seeds: list[int], threads: list[int], *, full: 
           timeout: int = 3600, save: Path | None = None, log=print) -> list[Run]:
     """Execute every notebook under every (seed, thread count), on at most ``jobs`` CPU cores at a time: a run
     with t threads takes t of them (torch's threads wait for each other, so two runs sharing a core would
-    both crawl). The results do not depend on the scheduling, only the wall times do."""
+    both crawl). The results do not depend on the scheduling, only the wall times do. ``notebooks``: existing
+    files (``FileNotFoundError`` otherwise); ``seeds``, ``threads``: non-empty lists of ints >= 0 and >= 1."""
+    if not notebooks:
+        raise ValueError("notebooks is empty; name at least one, e.g. [Path('notebooks/08_cyclegan.ipynb')]")
+    missing = [str(p) for p in notebooks if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"notebooks: no such file(s) {missing}")
+    for values, name, minimum in ((seeds, "seeds", 0), (threads, "threads", 1)):
+        if not values:
+            raise ValueError(f"{name} is empty; give at least one, e.g. [{minimum}]")
+        for value in values:
+            check_int(value, f"every value of {name}", minimum=minimum)
+    check_int(jobs, "jobs")
+    check_int(timeout, "timeout")
+    notebooks = [Path(p) for p in notebooks]
     configs = sorted(((s, t) for s in seeds for t in threads), key=lambda c: c[1])  # pack the 1-thread runs
     free = threading.Condition()
     cores = [max(1, jobs)]
@@ -175,7 +203,9 @@ def audit(notebooks: list[Path], seeds: list[int], threads: list[int], *, full: 
 
 def summarise(runs: list[Run]) -> list[Claim]:
     """Group the records of all runs by (notebook, claim name), in the order they first appeared. A claim
-    checked several times in one run contributes every value."""
+    checked several times in one run contributes every value. ``runs``: a list of :class:`Run`."""
+    if any(not isinstance(run, Run) for run in runs):
+        raise TypeError(f"runs must be a list of Run (what audit returns), got {[type(r).__name__ for r in runs]}")
     claims: dict[tuple[str, str], Claim] = {}
     for run in runs:
         for record in run.claims:
@@ -188,7 +218,13 @@ def summarise(runs: list[Run]) -> list[Claim]:
 
 def format_report(claims: list[Claim], runs: list[Run], min_margin: float, *, markdown: bool = False) -> str:
     """A table, one row per claim: bound, reference, worst value (and the run it came from), worst relative
-    margin, runs passed; then the notebook errors and the runs' wall times."""
+    margin, runs passed; then the notebook errors and the runs' wall times. ``claims`` (each with a record at
+    least) from :func:`summarise`, ``runs`` from :func:`audit`, ``min_margin`` a finite number."""
+    check_number(min_margin, "min_margin")
+    if any(not isinstance(c, Claim) or not c.records for c in claims):
+        raise ValueError("claims must be what summarise() returns: Claim objects with at least one record each")
+    if any(not isinstance(run, Run) for run in runs):
+        raise TypeError("runs must be a list of Run (what audit returns)")
     header = ["nb", "claim", "bound", "reference", "worst value (seed, threads)", "worst margin", "passed"]
     rows = []
     for c in claims:

@@ -14,6 +14,7 @@ Carlini et al. 2019 ("On evaluating adversarial robustness"):
 - a single-step attack (FGSM) beats the iterative one (PGD starts where FGSM ends, and goes on).
 
 A flag is a reason to distrust the row, not proof of masking; an absent flag proves nothing either.
+Bad input raises ``ValueError`` (``TypeError`` for a wrong type) naming the parameter, before any attack.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from tqdm.auto import tqdm
 
 from . import config
 from .attacks import fgsm, pgd
-from .validation import check_images
+from .validation import (
+    check_callable, check_images, check_int, check_labels, check_model, check_number, check_probability
+)
 
 __all__ = [
+    "EPS_LIST",
     "AttackSpec",
     "RobustnessReport",
     "default_attacks",
@@ -52,13 +56,22 @@ class AttackSpec:
     """An attack as the report uses it: ``run(model, x, y, eps=eps) -> x_adv`` (N, C, H, W) in [0, 1].
 
     ``white_box``: does it use the model's gradient? (a transfer attack does not: it never touches the
-    model). ``iterative``: many steps (PGD) or one (FGSM)? Both feed the masking checks.
+    model). ``iterative``: many steps (PGD) or one (FGSM)? Both feed the masking checks. ``run=None`` describes
+    an attack measured elsewhere, for :func:`masking_symptoms` only.
     """
 
     name: str
     run: Callable[..., torch.Tensor]
     white_box: bool = True
     iterative: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string (the table's column), got {self.name!r}")
+        if self.run is not None:
+            check_callable(self.run, "run")
+        if not isinstance(self.white_box, bool) or not isinstance(self.iterative, bool):
+            raise TypeError(f"white_box and iterative must be bools, got {self.white_box!r} and {self.iterative!r}")
 
 
 def pgd_with_restarts(
@@ -79,14 +92,17 @@ def pgd_with_restarts(
     generator seeded with ``seed`` (default: :func:`helpers.config.seed`), so the result is reproducible. Per image, the first run that
     misclassifies it wins; for an image no run fools, the run with the highest cross-entropy. Later runs
     only attack the images not fooled yet (so restarts are cheap on a weak model). Returns (N, C, H, W).
+    ``y``: int64 (N,) true labels.
     """
+    check_model(model)
     check_images(x, channels=None)
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")
+    y = check_labels(y, len(x)).to(x.device)
+    check_number(eps, "eps", minimum=0.0)
+    check_int(steps, "steps", minimum=0)
+    check_int(restarts, "restarts")
     if alpha is None:
         alpha = 2.5 * eps / steps if steps else 0.0
-    y = torch.as_tensor(y, device=x.device).long()
-    generator = torch.Generator().manual_seed(config.seed() if seed is None else seed)
+    generator = torch.Generator().manual_seed(config.seed() if seed is None else check_int(seed, "seed", minimum=0))
     worst = x.detach().clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     worst_loss = torch.full((len(x),), -math.inf, device=x.device)
@@ -120,6 +136,10 @@ def fgsm_spec() -> AttackSpec:
 
 def pgd_spec(steps: int = 40, restarts: int = 5, seed: int | None = None) -> AttackSpec:
     """PGD-``steps`` with ``restarts`` random restarts (:func:`pgd_with_restarts`): white box, iterative."""
+    check_int(steps, "steps")
+    check_int(restarts, "restarts")
+    if seed is not None:
+        check_int(seed, "seed", minimum=0)
 
     def run(model, x, y, *, eps):
         return pgd_with_restarts(model, x, y, eps=eps, steps=steps, restarts=restarts, seed=seed)
@@ -131,6 +151,8 @@ def pgd_spec(steps: int = 40, restarts: int = 5, seed: int | None = None) -> Att
 def transfer_spec(substitute: nn.Module, steps: int = 40, name: str = "transfer") -> AttackSpec:
     """Black box: PGD-``steps`` (alpha = 2.5 eps / steps, no random start) on ``substitute``, the attacker's
     own model, handed to the target unchanged. The target model is never queried for gradients."""
+    check_model(substitute, "substitute")
+    check_int(steps, "steps")
 
     def run(model, x, y, *, eps):
         return pgd(substitute, x, y, eps=eps, alpha=2.5 * eps / steps, steps=steps)
@@ -155,6 +177,7 @@ def masking_symptoms(
     iterative attack. A negative size means the expected order holds, with that much room.
     ``accuracy[attack name][eps]`` is the accuracy under that attack; ``clean`` the clean accuracy.
     """
+    _check_accuracies(clean, accuracy, attacks)
     symptoms = []
     white = [a for a in attacks if a.white_box]
     black = [a for a in attacks if not a.white_box]
@@ -193,7 +216,33 @@ def masking_flags(
     A symptom counts only when it exceeds ``tolerance`` (accuracy points, 0..1), to ignore sampling noise
     (:func:`masking_symptoms` gives every comparison with its size).
     """
+    check_probability(tolerance, "tolerance")
     return [sentence for size, sentence in masking_symptoms(clean, accuracy, attacks) if size > tolerance]
+
+
+def _check_accuracies(clean: float, accuracy: Mapping[str, Mapping[float, float]],
+                      attacks: Sequence[AttackSpec]) -> None:
+    """``clean`` in [0, 1]; ``accuracy[a.name]`` for every attack, over one set of eps, each value in [0, 1]."""
+    check_probability(clean, "clean")
+    _check_attacks(attacks)
+    missing = [a.name for a in attacks if a.name not in accuracy]
+    if missing:
+        raise ValueError(f"accuracy lacks the attack(s) {missing}: give accuracy[attack name][eps] for every attack")
+    eps_sets = {tuple(sorted(accuracy[a.name])) for a in attacks}
+    if len(eps_sets) != 1 or not next(iter(eps_sets)):
+        raise ValueError(f"accuracy must give every attack the same non-empty set of eps, got {sorted(eps_sets)}")
+    for name, row in accuracy.items():
+        for value in row.values():
+            check_probability(value, f"accuracy[{name!r}][eps]")
+
+
+def _check_attacks(attacks: Sequence[AttackSpec]) -> None:
+    if isinstance(attacks, AttackSpec) or not attacks or not all(isinstance(a, AttackSpec) for a in attacks):
+        raise TypeError(f"attacks must be a non-empty list of AttackSpec (e.g. default_attacks(substitute)), got "
+                        f"{attacks!r}")
+    names = [a.name for a in attacks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"attack names must be distinct, got {names}")
 
 
 @dataclass
@@ -213,9 +262,18 @@ class RobustnessReport:
     flags: dict[str, list[str]] = field(default_factory=dict)
     symptom: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self):
+        self.eps_list = _check_eps_list(self.eps_list)
+        _check_attacks(self.attacks)
+
     def table(self) -> str:
         """A fixed-width text table: a row per model; clean accuracy, then each attack at each eps (a group
         of columns per attack), then the masking check; the symptoms of flagged rows are listed below."""
+        for model in self.clean:
+            if model not in self.flags or model not in self.accuracy or any(
+                    eps not in self.accuracy[model].get(a.name, {}) for a in self.attacks for eps in self.eps_list):
+                raise ValueError(f"the report is incomplete for model {model!r}: fill accuracy[model][attack][eps] "
+                                 "for every attack and eps, and flags[model] (robustness_report does)")
         cell = 7
         name_width = max([len("model")] + [len(name) for name in self.clean]) + 2
         group = len(self.eps_list) * cell + 3
@@ -260,16 +318,18 @@ def robustness_report(
     :func:`pgd_with_restarts` keeps it). Models are run in eval mode and restored. Returns a
     :class:`RobustnessReport`.
     """
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError(f"models must be a non-empty dict name -> model, got {type(models).__name__}")
+    for name, model in models.items():
+        check_model(model, f"models[{name!r}]")
     x, y = data
     check_images(x, channels=None)
-    if len(x) != len(y):
-        raise ValueError(f"data must be (x, y) of the same length, got {len(x)} and {len(y)}")
-    names = [a.name for a in attacks]
-    if len(set(names)) != len(names):
-        raise ValueError(f"attack names must be distinct, got {names}")
-    eps_list = tuple(float(eps) for eps in eps_list)
-    if any(not 0 < eps <= 1 for eps in eps_list):
-        raise ValueError(f"every eps must be in (0, 1], got {eps_list}")
+    check_labels(y, len(x))
+    _check_attacks(attacks)
+    for attack in attacks:
+        check_callable(attack.run, f"the run of attack {attack.name!r}")
+    eps_list = _check_eps_list(eps_list)
+    check_probability(tolerance, "tolerance")
     report = RobustnessReport(eps_list=eps_list, attacks=list(attacks))
     bar = tqdm(total=len(models) * len(attacks) * len(eps_list), desc="robustness", disable=not progress)
     for model_name, model in models.items():
@@ -288,6 +348,14 @@ def robustness_report(
         report.symptom[model_name] = max(size for size, _ in symptoms)
     bar.close()
     return report
+
+
+def _check_eps_list(eps_list: Sequence[float]) -> tuple[float, ...]:
+    """``eps_list`` as a non-empty tuple of floats, each in (0, 1]."""
+    eps_list = tuple(eps_list)
+    if not eps_list or any(not 0 < check_number(eps, "every eps") <= 1 for eps in eps_list):
+        raise ValueError(f"every eps must be in (0, 1], and there must be one at least, got {eps_list}")
+    return tuple(float(eps) for eps in eps_list)
 
 
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,8 @@
-"""A plain supervised training loop with a progress bar, a returned history and exact resume."""
+"""A plain supervised training loop with a progress bar, a returned history and exact resume.
+
+``x`` is a finite float tensor (N, ...) (images (N, C, H, W) in the course), ``y`` int64 class indices (N,)
+of the model's classes. Bad input raises ``ValueError`` (``TypeError`` for a wrong type) naming it.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,19 @@ from tqdm.auto import tqdm
 
 from . import config
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .validation import call_model, check_callable, check_int, check_labels, check_model, check_number, check_tensor
+
+__all__ = ["accuracy", "cross_entropy_loss", "train_classifier"]
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The standard loss ``L(x, y)``: mean cross-entropy of the model's logits."""
-    return F.cross_entropy(model(x), y)
+    """The standard loss ``L(x, y)``: mean cross-entropy of the model's logits (N, classes) for ``x``, ``y``."""
+    check_model(model)
+    check_tensor(x, "x")
+    logits = call_model(model, x)
+    return F.cross_entropy(logits, check_labels(y, len(x), logits.shape[1]))
 
 
 def train_classifier(
@@ -42,15 +52,14 @@ def train_classifier(
     Returns the history: ``{"loss": [mean loss per epoch], "accuracy": [training accuracy per epoch]}``
     (accuracy on clean inputs, measured during the epoch in train mode). Leaves the model in eval mode.
     """
-    x, y = data
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"data must be (x, y) of the same non-zero length, got {len(x)} and {len(y)}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_model(model)
+    x, y = _check_data(data)
+    check_int(epochs, "epochs", minimum=0)
+    check_callable(loss_fn, "loss_fn")
+    check_number(lr, "lr", positive=True)
+    check_int(batch_size, "batch_size")
+    if seed is not None:
+        check_int(seed, "seed", minimum=0)
 
     device = next(model.parameters()).device
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -90,17 +99,33 @@ def train_classifier(
     return history
 
 
+def _check_data(data: object, names: tuple[str, str] = ("x (data[0])", "y (data[1])")
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``data = (x, y)`` checked: x a finite float tensor (N, ...), y int64 (N,); returned as they are."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"data must be a pair (x, y) of tensors, got {type(data).__name__}")
+    x, y = data
+    check_tensor(x, names[0])
+    check_labels(y, len(x), name=names[1])
+    return x, y
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
     """Share of ``x`` that ``model`` classifies as ``y``, in eval mode (the model's mode is restored)."""
+    check_model(model)
+    x, y = _check_data((x, y), ("x", "y"))
+    check_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     try:
-        correct = sum(
-            (model(xb.to(device)).argmax(1).cpu() == yb).sum().item()
-            for xb, yb in zip(x.split(batch_size), y.split(batch_size))
-        )
+        correct = 0
+        for index, (xb, yb) in enumerate(zip(x.split(batch_size), y.split(batch_size))):
+            logits = call_model(model, xb.to(device)) if index == 0 else model(xb.to(device))
+            if index == 0:
+                check_labels(y, len(x), logits.shape[1])
+            correct += (logits.argmax(1).cpu() == yb).sum().item()
     finally:
         model.train(was_training)
     return correct / len(x)

@@ -11,7 +11,9 @@ from torch import nn
 from .attacks import fgsm
 from .imagenet import predict
 from .plotting import plot_topk, show_image
-from .validation import check_images
+from .validation import check_images, check_int, check_model
+
+__all__ = ["FGSMExplorer", "fgsm_explorer"]
 
 
 class FGSMExplorer(widgets.VBox):
@@ -23,7 +25,10 @@ class FGSMExplorer(widgets.VBox):
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, *, max_eps_255: int = 16, k: int = 3):
+        check_model(model)
         check_images(x)
+        check_int(max_eps_255, "max_eps_255", maximum=255)
+        check_int(k, "k", maximum=1000)
         if len(x) != 1:
             raise ValueError(f"the explorer shows one image: x must be (1, 3, H, W), got {tuple(x.shape)}")
         self.model, self.x, self.k = model, x.detach().clone(), k

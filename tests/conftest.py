@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
 _STARTED = pytest.StashKey[float]()
+_TABLE_COUNTS: list[str] = []  # what tests/test_bad_input.py records, shown at the end of the run
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +46,16 @@ def pytest_sessionstart(session):
     session.config.stash[_STARTED] = time.time()
 
 
+def pytest_runtest_logreport(report):
+    """Keep the counts of the bad-input table (they travel with the report from an xdist worker)."""
+    if report.when == "call":
+        _TABLE_COUNTS.extend(value for name, value in report.user_properties if name == "bad-input table")
+
+
 def pytest_terminal_summary(terminalreporter, config):
-    """Say where the browser test left its screenshots (those written by this run)."""
+    """Show the bad-input table's counts; say where the browser test left its screenshots (of this run)."""
+    for line in _TABLE_COUNTS:
+        terminalreporter.write_line(line)
     folder = ROOT / "build" / "browser-test"
     started = config.stash.get(_STARTED, 0.0)
     shots = sorted(p for p in folder.glob("*.png") if p.stat().st_mtime >= started) if folder.is_dir() else []

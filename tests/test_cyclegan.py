@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -214,13 +215,34 @@ def test_without_identity_loss_its_terms_are_zero(domains):
     assert history["identity_a"] == [0.0, 0.0] and history["identity_b"] == [0.0, 0.0]
 
 
+def test_the_averages_are_moving_averages_of_the_weights_from_the_start(domains):
+    G, F_, D_A, D_B = tiny_models()
+    start = [copy.deepcopy(G), copy.deepcopy(F_)]
+    averages = (copy.deepcopy(G), copy.deepcopy(F_))
+    train_cyclegan(G, F_, D_A, D_B, *domains, steps=1, batch_size=2, averages=averages, average_decay=0.75,
+                   progress=False)
+    for initial, trained, average in zip(start, (G, F_), averages):
+        # one step at decay 0.75: three quarters the initial weights, one quarter the new ones
+        for p0, p1, pa in zip(initial.parameters(), trained.parameters(), average.parameters()):
+            assert not torch.equal(p0, p1)
+            torch.testing.assert_close(pa, 0.75 * p0 + 0.25 * p1)
+        assert not average.training
+    # decay 0: the averages are the last weights
+    averages = (copy.deepcopy(G), copy.deepcopy(F_))
+    train_cyclegan(G, F_, D_A, D_B, *domains, steps=2, batch_size=2, averages=averages, average_decay=0.0,
+                   progress=False)
+    for trained, average in zip((G, F_), averages):
+        assert all(torch.equal(p, q) for p, q in zip(trained.parameters(), average.parameters()))
+
+
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, domains, monkeypatch):
     # 12 images, batches of 5: resuming crosses an epoch boundary; pools of 4 fill and start swapping;
     # the decay starts after the interruption.
     settings = dict(steps=6, decay_steps=2, batch_size=5, pool_size=4, seed=3, sample_every=3, progress=False,
                     sample_a=domains[0][:2], sample_b=domains[1][:2])
     models = tiny_models()
-    uninterrupted = train_cyclegan(*models, *domains, **settings)
+    averages = tuple(copy.deepcopy(m) for m in models[:2])
+    uninterrupted = train_cyclegan(*models, *domains, **settings, averages=averages)
 
     import helpers.cyclegan as module
 
@@ -233,19 +255,23 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, domains, monk
     path = tmp_path / "cyclegan.pt"
     monkeypatch.setattr(module, "save_checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        train_cyclegan(*tiny_models(), *domains, **settings, checkpoint=path, checkpoint_every=3)
+        interrupted = tiny_models()
+        train_cyclegan(*interrupted, *domains, **settings, checkpoint=path, checkpoint_every=3,
+                       averages=tuple(copy.deepcopy(m) for m in interrupted[:2]))
     monkeypatch.setattr(module, "save_checkpoint", save)
     assert torch.load(path, weights_only=True)["step"] == 3
 
     torch.manual_seed(123)  # a new process: other global RNG state, other initial weights
     resumed_models = tiny_models(seed=7)
-    resumed = train_cyclegan(*resumed_models, *domains, **settings, checkpoint=path, checkpoint_every=3)
+    resumed_averages = tuple(copy.deepcopy(m) for m in resumed_models[:2])
+    resumed = train_cyclegan(*resumed_models, *domains, **settings, checkpoint=path, checkpoint_every=3,
+                             averages=resumed_averages)
     for key in ("d_a", "d_b", "gan_g", "gan_f", "cycle_a", "cycle_b", "identity_a", "identity_b", "lr", "sample_steps"):
         assert resumed[key] == uninterrupted[key], key
     assert len(resumed["samples"]) == 3
     for got, want in zip(resumed["samples"], uninterrupted["samples"]):
         assert all(torch.equal(got[k], want[k]) for k in want)
-    for model, reference in zip(resumed_models, models):
+    for model, reference in zip((*resumed_models, *resumed_averages), (*models, *averages)):
         for key, tensor in reference.state_dict().items():
             assert torch.equal(model.state_dict()[key], tensor), key
 
