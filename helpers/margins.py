@@ -123,13 +123,16 @@ def execute(notebook: Path, timeout: int) -> tuple[float, list[str]]:
 
 
 def _run_config(notebooks: list[Path], seed: int, threads: int, full: bool, timeout: int, save: Path | None,
-                log=print) -> list[Run]:
+                log=print, checkpoints: Path | None = None) -> list[Run]:
     """All ``notebooks`` in order, in one private folder, under one seed and thread count; with ``save``,
-    the executed notebooks are kept in ``save/seed-S-threads-T/``."""
+    the executed notebooks are kept in ``save/seed-S-threads-T/``; with ``checkpoints``, the files of that
+    folder are copied into the private ``build/checkpoints/`` first."""
     runs = []
     with tempfile.TemporaryDirectory(prefix=f"margins-s{seed}-t{threads}-") as folder:
         root = Path(folder)
         (root / "notebooks").mkdir()
+        if checkpoints is not None:
+            shutil.copytree(checkpoints, root / "build" / "checkpoints")
         images = notebooks[0].resolve().parent.parent / "images"
         if images.is_dir():
             (root / "images").symlink_to(images)
@@ -162,11 +165,13 @@ def _run_config(notebooks: list[Path], seed: int, threads: int, full: bool, time
 
 
 def audit(notebooks: list[Path], seeds: list[int], threads: list[int], *, full: bool = False, jobs: int = 1,
-          timeout: int = 3600, save: Path | None = None, log=print) -> list[Run]:
+          timeout: int = 3600, save: Path | None = None, checkpoints: Path | None = None, log=print) -> list[Run]:
     """Execute every notebook under every (seed, thread count), on at most ``jobs`` CPU cores at a time: a run
     with t threads takes t of them (torch's threads wait for each other, so two runs sharing a core would
     both crawl). The results do not depend on the scheduling, only the wall times do. ``notebooks``: existing
-    files (``FileNotFoundError`` otherwise); ``seeds``, ``threads``: non-empty lists of ints >= 0 and >= 1."""
+    files (``FileNotFoundError`` otherwise); ``seeds``, ``threads``: non-empty lists of ints >= 0 and >= 1.
+    ``checkpoints``: a folder of training checkpoints that every run starts with (for example those that
+    notebook 05 left in ``build/checkpoints/``, so that 07 can be audited without retraining 05's DCGAN)."""
     if not notebooks:
         raise ValueError("notebooks is empty; name at least one, e.g. [Path('notebooks/08_cyclegan.ipynb')]")
     missing = [str(p) for p in notebooks if not Path(p).is_file()]
@@ -179,6 +184,8 @@ def audit(notebooks: list[Path], seeds: list[int], threads: list[int], *, full: 
             check_int(value, f"every value of {name}", minimum=minimum)
     check_int(jobs, "jobs")
     check_int(timeout, "timeout")
+    if checkpoints is not None and not Path(checkpoints).is_dir():
+        raise FileNotFoundError(f"checkpoints: no such folder {str(checkpoints)!r}")
     notebooks = [Path(p) for p in notebooks]
     configs = sorted(((s, t) for s in seeds for t in threads), key=lambda c: c[1])  # pack the 1-thread runs
     free = threading.Condition()
@@ -190,7 +197,7 @@ def audit(notebooks: list[Path], seeds: list[int], threads: list[int], *, full: 
             free.wait_for(lambda: cores[0] >= need)
             cores[0] -= need
         try:
-            return _run_config(notebooks, seed, thread_count, full, timeout, save, log)
+            return _run_config(notebooks, seed, thread_count, full, timeout, save, log, checkpoints)
         finally:
             with free:
                 cores[0] += need
@@ -269,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every run's records here")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     parser.add_argument("--save", type=Path, help="keep the executed notebooks in SAVE/seed-S-threads-T/")
+    parser.add_argument("--checkpoints", type=Path,
+                        help="a folder of training checkpoints each run starts with (copied to build/checkpoints/)")
     parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -287,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(args.seeds) * len(args.threads)} runs of each, {args.jobs} at a time", flush=True)
     start = time.perf_counter()
     runs = audit(args.notebooks, args.seeds, args.threads, full=args.full, jobs=args.jobs, timeout=args.timeout,
-                 save=args.save, log=lambda line: print(line, flush=True))
+                 save=args.save, checkpoints=args.checkpoints, log=lambda line: print(line, flush=True))
     claims = summarise(runs)
     print()
     print(format_report(claims, runs, min_margin))

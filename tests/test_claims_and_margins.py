@@ -119,11 +119,15 @@ def test_the_audit_runs_a_notebook_under_each_seed_and_thread_count(tmp_path, ca
     cells = ["import torch\nfrom helpers import config\nfrom helpers.claims import check",
              "check('threads', torch.get_num_threads(), '>', 0.5, reference=0)\n"
              "check('fast mode', float(config.fast_mode()), '>', 0.5, reference=0)\n"
+             "check('checkpoint there', float(open('../build/checkpoints/run.txt').read()), '>', 6, reference=0)\n"
              "check('seed set', config.course_seed(), '<', 1.5, reference=3)"]
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), notebook)
     before = notebook.read_bytes()
     report = tmp_path / "runs.json"
-    code = main([str(notebook), "--seeds", "2", "--threads", "1", "--json", str(report), "--save", str(tmp_path / "kept")])
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "run.txt").write_text("7")  # a checkpoint each run starts with
+    code = main([str(notebook), "--seeds", "2", "--threads", "1", "--json", str(report), "--save", str(tmp_path / "kept"),
+                 "--checkpoints", str(tmp_path / "trained")])
     printed = capsys.readouterr().out
     assert code == 1, printed  # seed set 2 fails the last claim
     (run,) = json.loads(report.read_text())
@@ -131,6 +135,7 @@ def test_the_audit_runs_a_notebook_under_each_seed_and_thread_count(tmp_path, ca
     claims = {c["name"]: c for c in run["claims"]}
     assert claims["seed set"]["value"] == 2 and not claims["seed set"]["passed"]
     assert claims["threads"]["value"] == 1 and claims["fast mode"]["value"] == 1
+    assert claims["checkpoint there"]["value"] == 7
     assert "seed set" in printed and "FAILS" in printed and "0/1" in printed
     assert notebook.read_bytes() == before
     kept = nbformat.read(tmp_path / "kept" / "seed-2-threads-1" / "claims.ipynb", as_version=4)
