@@ -245,7 +245,7 @@ def format_report(claims: list[Claim], runs: list[Run], min_margin: float, *, ma
     if markdown:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
     else:
         widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))

@@ -104,6 +104,13 @@ def test_the_report_keeps_the_worst_run_of_each_claim_and_applies_the_rule():
     assert "| 05 | confident |" in format_report(claims, runs, 0.2, markdown=True)
 
 
+def test_a_bar_in_a_claim_name_does_not_break_the_markdown_table():
+    runs = [Run("08_cyclegan.ipynb", 0, 1, claims=[_record("mean |G(a) - a|", 0.9)])]
+    row = format_report(summarise(runs), runs, 0.2, markdown=True).splitlines()[2]
+    assert "mean \\|G(a) - a\\|" in row
+    assert len(row.replace("\\|", "").split("|")) == 9  # 7 columns between 8 bars
+
+
 def test_a_nan_is_the_worst_value():
     runs = [Run("x.ipynb", 0, 1, claims=[_record("a", 0.9)]), Run("x.ipynb", 1, 1, claims=[_record("a", float("nan"))])]
     (claim,) = summarise(runs)
