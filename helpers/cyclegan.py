@@ -392,8 +392,7 @@ def train_cyclegan(
             raise ValueError("averages must be a pair (copy.deepcopy(G), copy.deepcopy(F_)), or None")
         for average, model, name in zip(averages, (G, F_), ("G", "F_")):
             check_model(average, f"the average of {name}")
-            if (
-                    [p.shape for p in average.parameters()] != [p.shape for p in model.parameters()]):
+            if [p.shape for p in average.parameters()] != [p.shape for p in model.parameters()]:
                 raise ValueError(f"averages must be copies of the generators (copy.deepcopy({name})) made before "
                                  "training, with the same parameters")
     check_images(data_a, name="data_a", channels=None)
