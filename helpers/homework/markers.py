@@ -27,6 +27,17 @@ IGNORED_PARTS = {".git", ".venv", "venv", "build", "__pycache__", ".ipynb_checkp
                  ".hypothesis", ".mypy_cache", ".ruff_cache"}
 
 
+# Near misses are comments that look like a marker but are not one; they are errors (else the solution
+# would ship): see near_miss(). After the '#'s a near miss may have spaces and these decorations.
+_DECORATION = "# \t-=*~>:[(."
+_SUSPECT = re.compile(r"#[-# \t=*~>:\[(.]*[BEbeSsFf]")  # a cheap filter: '#', decorations, a likely letter
+_WORD = re.compile(r"[A-Za-z]+")
+_BEGIN_WORDS = {"BEGIN", "BEGINS", "BEGINNING", "START", "STARTS", "STARTING"}
+_END_WORDS = {"END", "ENDS", "EDN", "ENDING", "STOP", "STOPS", "FINISH"}
+_MARKERS_ARE = ("a marker is exactly '# BEGIN SOLUTION exercise=NAME ...' / '# END SOLUTION' or '# BEGIN HIDDEN "
+                "TESTS' / '# END HIDDEN TESTS': one '#', capital letters, words spelt and spaced so")
+
+
 class MarkerError(ValueError):
     """A marker, an exercise or a grading test is wrong; the message names the file and line."""
 
@@ -176,14 +187,111 @@ def _comments(text: str) -> list[tuple[int, int, str]]:
                 for i, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith("#")]
 
 
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) that turn ``a`` into ``b``."""
+    previous2, previous = [], list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _edge_like(word: str) -> str | None:
+    """``BEGIN`` or ``END`` if ``word`` (capitals) is one of them, a synonym or a typo of one."""
+    if word in _BEGIN_WORDS or (word[:1] == "B" and _distance(word, "BEGIN") <= 1):
+        return "BEGIN"
+    if word in _END_WORDS:
+        return "END"
+    return None
+
+
+def _hidden_like(word: str) -> bool:
+    return word[:1] == "H" and _distance(word, "HIDDEN") <= 1
+
+
+def _tests_like(word: str) -> bool:
+    return word[:1] == "T" and (word in ("TEST", "TESTS") or _distance(word, "TESTS") <= 1)
+
+
+def _kind_like(words: list[str]) -> str | None:
+    """``SOLUTION`` or ``HIDDEN TESTS`` if ``words`` (capitals) start with one of them, misspelt or glued."""
+    if not words:
+        return None
+    word = words[0]
+    if word.startswith("SOLUTION") or word == "SOLN":
+        return "SOLUTION"
+    if word[:1] == "S" and _distance(word, "SOLUTION") <= 2 or _distance(word, "SOLUTION") <= 1:
+        return "SOLUTION"
+    if _hidden_like(word) and len(words) > 1 and _tests_like(words[1]):
+        return "HIDDEN TESTS"
+    if word[:1] == "H" and any(_hidden_like(word[:i]) and _tests_like(word[i:]) for i in range(5, len(word) - 2)):
+        return "HIDDEN TESTS"
+    return None
+
+
+def near_miss(comment: str) -> tuple[str, str] | None:
+    """(edge, kind) of the marker that ``comment`` resembles without being one (see :data:`MARKER`), or None.
+
+    A near miss starts, after its ``#`` and punctuation, with a BEGIN- or END-like word followed by a
+    SOLUTION- or HIDDEN-TESTS-like word, or with the two glued together: wrong case, plurals, ``_`` or ``-``
+    between the words, small misspellings, ``##``, START/STOP. Prose ("# the solution", "# end of the loop")
+    is not one."""
+    if MARKER.match(comment):
+        return None
+    body = comment.lstrip(_DECORATION)
+    if not body or body[0] not in "BEbeSsFf":
+        return None
+    words = [w.upper() for w in _WORD.findall(body, 0, 80)[:4]]
+    edge = _edge_like(words[0])
+    if edge:
+        kind = _kind_like(words[1:])
+        return (edge, kind) if kind else None
+    first = words[0]
+    if len(first) < 7:
+        return None
+    for i in (3, 4, 5, 6, 9):  # END, STOP, BEGIN, BEGINS, BEGINNING glued to the next word
+        edge = _edge_like(first[:i]) if i < len(first) - 2 else None
+        kind = _kind_like([first[i:], *words[1:]]) if edge else None
+        if kind:
+            return edge, kind
+    return None
+
+
+def _suspect(text: str) -> bool:
+    """Whether ``text`` may hold a near miss (a fast test: most files hold no ``#`` followed by B, E or S)."""
+    for match in _SUSPECT.finditer(text):
+        end = text.find("\n", match.start())
+        if near_miss(text[match.start():end if end >= 0 else len(text)]):
+            return True
+    return False
+
+
+def _near_miss_error(comment: str, where: str) -> MarkerError | None:
+    guess = near_miss(comment)
+    if guess is None:
+        return None
+    edge, kind = guess
+    meant = f"# {edge} {kind}" + (" exercise=NAME" if (edge, kind) == ("BEGIN", "SOLUTION") else "")
+    return MarkerError(f"{where}: {comment.strip()!r} looks like a marker but is not one; if it is meant as "
+                       f"'{meant}', write exactly that ({_MARKERS_ARE}), otherwise reword the comment")
+
+
 def _markers(text: str, path: str, cell: int | None) -> list[_Marker]:
     lines = text.splitlines()
     found = []
     for line, column, comment in _comments(text):
         match = MARKER.match(comment)
-        if not match:
-            continue
         where = _where(path, line, cell)
+        if not match:
+            error = _near_miss_error(comment, where)
+            if error is not None:
+                raise error
+            continue
         if lines[line - 1][:column].strip():
             raise MarkerError(f"{where}: a marker must be a comment on a line of its own")
         edge, kind, rest = match["edge"], match["kind"], match["rest"]
@@ -296,7 +404,7 @@ def _field_of(parent: ast.AST, child: ast.AST) -> str:
 
 def scan_python(text: str, path: str) -> list[Region]:
     """The regions of one .py file, checked; raises :class:`MarkerError`."""
-    if "SOLUTION" not in text and "HIDDEN TESTS" not in text:
+    if "SOLUTION" not in text and "HIDDEN TESTS" not in text and not _suspect(text):
         return []
     try:
         tree = ast.parse(text)
@@ -330,7 +438,7 @@ def scan_notebook(notebook: dict, path: str) -> list[Region]:
         if cell.get("cell_type") != "code":
             continue
         source = cell_source(cell)
-        if "SOLUTION" not in source and "HIDDEN TESTS" not in source:
+        if "SOLUTION" not in source and "HIDDEN TESTS" not in source and not _suspect(source):
             continue
         for region in _pair(_markers(source, path, index), source, path, index):
             if region.kind == "HIDDEN TESTS":
@@ -369,6 +477,14 @@ def scan_exercise_tests(text: str, path: str) -> list[ExerciseTest]:
 # A whole repository
 
 
+def _read_utf8(root: Path, name: str) -> str:
+    try:
+        return (root / name).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise MarkerError(f"{name}: not UTF-8 ({error}); save it as UTF-8 so that its markers can be "
+                          "checked") from None
+
+
 def scan(root: Path | str, *, require_tests: bool = True) -> Catalogue:
     """Find and check every marker and grading test under ``root``; raises :class:`MarkerError`.
 
@@ -379,13 +495,13 @@ def scan(root: Path | str, *, require_tests: bool = True) -> Catalogue:
     tests: list[ExerciseTest] = []
     for name in repository_files(root):
         if name.endswith(".py"):
-            text = (root / name).read_text(encoding="utf-8")
+            text = _read_utf8(root, name)
             regions.extend(scan_python(text, name))
             if name.startswith(TESTS_DIR + "/"):
                 tests.extend(scan_exercise_tests(text, name))
         elif name.endswith(".ipynb"):
             try:
-                notebook = json.loads((root / name).read_text(encoding="utf-8"))
+                notebook = json.loads(_read_utf8(root, name))
             except json.JSONDecodeError as error:
                 raise MarkerError(f"{name}: not a valid notebook ({error})") from None
             regions.extend(scan_notebook(notebook, name))
