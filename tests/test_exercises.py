@@ -35,6 +35,13 @@ def images(n, shape=(3, 8, 8), seed=0, dtype=torch.float32, low=0.0, high=1.0):
     return low + (high - low) * torch.rand(n, *shape, generator=generator, dtype=dtype)
 
 
+def plain_tensor(value, what="the result"):
+    """``value``, once checked to be a plain ``torch.Tensor``: an object that compares equal to anything
+    (or a tensor subclass that changes comparison) must not pass a test by looking like the answer."""
+    assert type(value) is torch.Tensor, f"{what} must be a torch.Tensor, got {type(value).__name__}"
+    return value
+
+
 def run_exercise_cell(notebook, name, **doubles):
     """Run the cell of ``notebook`` that holds exercise ``name``, after the notebook's first cell (its imports),
     with ``doubles`` standing in for the variables of earlier cells; returns the cell's namespace."""
@@ -118,7 +125,7 @@ def test_class_probabilities_are_float32_rows_that_sum_to_one():
     from helpers.imagenet import class_probabilities
 
     logits = 10 * torch.randn(3, 1000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    p = class_probabilities(FixedLogits(logits), torch.zeros(3, 3, 4, 4))
+    p = plain_tensor(class_probabilities(FixedLogits(logits), torch.zeros(3, 3, 4, 4)))
     assert p.shape == (3, 1000) and p.dtype == torch.float32 and p.device.type == "cpu"
     assert torch.allclose(p.sum(dim=1), torch.ones(3), atol=1e-5)
     assert torch.allclose(p, torch.exp(logits - logits.logsumexp(dim=1, keepdim=True)).float(), atol=1e-6)
@@ -161,7 +168,7 @@ def test_proximity_term_is_lambda_times_the_squared_l2_distance():
     _, history = targeted_with_proximity(model, x, 4, lam=lam, steps=2, lr=0.05, progress=False)
     with torch.no_grad():
         expected = -torch.log_softmax(model(x1), dim=1)[0, 4].item() + lam * ((x1 - x) ** 2).sum().item()
-    assert history["loss"][1] == pytest.approx(expected, rel=1e-5)
+    assert type(history["loss"][1]) is float and history["loss"][1] == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.exercise("proximity-term")
@@ -203,7 +210,7 @@ def test_finite_differences_at_the_border_divide_by_the_step_taken():
     x = torch.tensor([[[[0.0, 1.0], [0.5, 0.0]]]], dtype=torch.float64)
     w = torch.tensor([[[1.0, -2.0], [3.0, 0.5]]], dtype=torch.float64)
     linear = lambda queries: (w * queries).flatten(2).sum(dim=2)  # noqa: E731
-    g = FiniteDifference(h=1e-3)(linear, x)
+    g = plain_tensor(FiniteDifference(h=1e-3)(linear, x))
     assert torch.allclose(g, w.expand_as(x), atol=1e-9), "queries stay in [0, 1]; the quotient uses the real step"
 
 
@@ -242,7 +249,7 @@ def test_nes_is_unbiased_on_a_quadratic():
 
     x = images(1, shape=(1, 2, 2), dtype=torch.float64, low=0.3, high=0.7)
     w = torch.tensor([[[0.5, -1.0], [2.0, 0.0]]], dtype=torch.float64)
-    g = NES(samples=20000, sigma=1e-2, seed=3, batch_size=4000)(quadratic(w), x)
+    g = plain_tensor(NES(samples=20000, sigma=1e-2, seed=3, batch_size=4000)(quadratic(w), x))
     assert torch.allclose(g, w + 2 * x, atol=0.06)
 # END HIDDEN TESTS
 
@@ -280,7 +287,7 @@ def test_linf_step_moves_every_pixel_by_alpha_along_the_gradient_sign():
     from helpers.attacks import ascent_step
 
     g = torch.tensor([[[[0.3, -2.0], [1e-9, -1e-9]]]])
-    step = ascent_step(g, 0.1, "linf")
+    step = plain_tensor(ascent_step(g, 0.1, "linf"))
     assert torch.allclose(step, torch.tensor([[[[0.1, -0.1], [0.1, -0.1]]]]))
 
 
@@ -290,7 +297,7 @@ def test_l2_step_has_length_alpha_along_the_gradient():
 
     g = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     g[2] = 0
-    step = ascent_step(g, 0.5, "l2")
+    step = plain_tensor(ascent_step(g, 0.5, "l2"))
     lengths = step.flatten(1).norm(dim=1)
     assert torch.allclose(lengths[:2], torch.full((2,), 0.5), atol=1e-6)
     assert torch.allclose(F.cosine_similarity(step[:2].flatten(1), g[:2].flatten(1)), torch.ones(2), atol=1e-6)
@@ -435,7 +442,7 @@ def test_logit_pairing_with_lambda_zero_is_the_clean_loss():
     from helpers.defenses import logit_pairing_loss
 
     model, x, y = tiny_classifier(seed=9), images(4, seed=9, high=0.5), torch.arange(4) % 5
-    loss = logit_pairing_loss(model, x, y, attack=shifting_attack([]), lam=0.0)
+    loss = plain_tensor(logit_pairing_loss(model, x, y, attack=shifting_attack([]), lam=0.0))
     assert loss.item() == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
 # END HIDDEN TESTS
 

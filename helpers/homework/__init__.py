@@ -22,10 +22,15 @@ Options of ``BEGIN SOLUTION`` (shell-like ``key=value``; quote values with space
 - ``hint="..."``: the message of the stub.
 
 In ``helpers/*.py`` (any ``.py`` file) a region must hold whole statements of one block inside a function
-body, after its docstring. The release replaces the region, markers included, by
-``raise NotImplementedError("exercise NAME: HINT")`` at the markers' indentation, so the signature, the
-docstring and the code around the region stay. In a notebook code cell the region becomes
-``# YOUR CODE HERE (exercise NAME)`` and the same ``raise``; the cell gets the metadata
+body, after its docstring. The release replaces the region, markers included, by three lines at the
+markers' indentation, so the signature, the docstring and the code around the region stay::
+
+        # YOUR CODE HERE (exercise NAME)
+        raise NotImplementedError("exercise NAME: HINT")
+        # END OF YOUR CODE (exercise NAME)
+
+The student replaces the ``raise`` and keeps the two comment lines: the grader takes exactly the lines
+between them. In a notebook code cell the region becomes the same three lines; the cell gets the metadata
 ``{"homework": {"exercises": [NAME]}}`` so that a grading test finds it. Markers are comments: adding them
 to an executed notebook leaves its outputs valid.
 
@@ -42,13 +47,32 @@ doubles for the names it uses (see ``tests/test_exercises.py``).
 **Errors** (:class:`MarkerError`, message starting with ``file:line`` or ``notebook, cell N, line M``):
 unbalanced, nested or mismatched markers, an empty region, a region that crosses statements or lies
 outside a function body (``.py``), a docstring inside a region, points that disagree, an unknown option,
-an exercise without a grading test, a test naming an unknown exercise, a solution line that would appear
-elsewhere in the release (a leak).
+an exercise without a grading test, a test naming an unknown exercise, a ``.py`` file or notebook that is
+not UTF-8, a solution line that would appear elsewhere in the release (a leak). A *near miss* is an error
+too, so that a typo never ships a solution: a comment (in a ``.py`` file or a notebook code cell) that
+starts, after its ``#``, with a BEGIN-like word (BEGIN, START, a typo of BEGIN) and a SOLUTION- or
+HIDDEN-TESTS-like word, or the two glued, without being exactly a marker: ``# BEGIN SOLUTIONS``,
+``# begin solution``, ``# BEGIN_SOLUTION``, ``#BEGINSOLUTION``, ``# BEGIN SOLUTON``, ``### BEGIN SOLUTION``,
+``# START HIDDEN TEST``, and the same for END (END, STOP). Write the marker exactly, or reword the
+comment; prose such as ``# the solution of ...`` or ``# end of the loop`` is not a near miss.
 
 **Release** (:func:`release`): copies the repository's files (git's tracked and untracked-but-not-ignored
 files; never ``.git``), stubs every solution region, removes hidden tests, clears the outputs and
 execution counts of every notebook, and writes ``homework.json`` (exercises, points, places) and
-``HOMEWORK.md`` (the students' sheet). It then checks that no marker and no solution line survived.
+``HOMEWORK.md`` (the students' sheet). It then checks that no marker survived and that no line of a
+solution appears anywhere in the copy (:func:`find_leaks`). That check reads every file whatever its
+encoding or type: text as UTF-8, UTF-16/32 with a byte-order mark, or latin-1 (notebooks cell by cell
+too); archives (zip and its kin such as wheels, tar, ``.tar.gz``/``.tgz``, gzip, bzip2, xz) member by
+member, recursively (a file of at most 50 MB decompressed, 5 levels deep), reported as
+``archive.zip!inner/path.py:LINE``; other binary data byte by byte. It compares whitespace-normalised
+text (``x=a+b`` is ``x = a  +  b``; commented-out and doctest copies count, and so does a solution line
+inside a longer line or spread over lines), and skips solution lines shorter than 21 characters. Compiled
+Python (``.pyc``, ``.pyo``, ``__pycache__``), what it cannot read (7z, rar, zstd or lz4 archives,
+encrypted or damaged members, archives too large or too deep, a file over 50 MB) are errors too: delete
+them or keep them out of git (``.gitignore``). The copy
+is written to a temporary folder next to OUTDIR and renamed to OUTDIR only when every check passed: a
+failed release leaves nothing behind (an existing empty OUTDIR stays as it was), and its error names
+the file and line of each leak (the first 20).
 
 **Grade** (:func:`grade`): copies the student's folder to a temporary folder, puts the instructor's
 ``tests/``, ``conftest.py`` and ``pyproject.toml`` in it (hidden tests included), runs the exercise tests

@@ -1,4 +1,4 @@
-"""``python -m helpers.homework {check,release,grade}``: see :mod:`helpers.homework`."""
+"""``python -m helpers.homework {check,release,grade,grade-all,gradescope,sandbox}``: see :mod:`helpers.homework`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,19 @@ from pathlib import Path
 from .grade import grade
 from .markers import MarkerError, scan
 from .release import release
+from .sandbox import LAYERS, best_layer, layer_works
 
 
 def package_root() -> Path:
     """The checkout this package was imported from (the instructor's repository, or a student's copy)."""
     return Path(__file__).resolve().parents[2]
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=60, help="seconds of wall time per test (default 60)")
+    parser.add_argument("--memory", type=int, default=2048, help="MiB of memory per test (default 2048)")
+    parser.add_argument("--sandbox", choices=LAYERS, default=None,
+                        help="the isolation to use (default: the strongest this machine offers)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,10 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="check the markers and list the exercises")
     release_parser = commands.add_parser("release", help="write the student copy")
     release_parser.add_argument("outdir", type=Path)
-    grade_parser = commands.add_parser("grade", help="grade a student's copy")
+    grade_parser = commands.add_parser("grade", help="grade one submission (a folder or a .zip)")
     grade_parser.add_argument("student_dir", type=Path)
     grade_parser.add_argument("--json", type=Path, default=None, help="also write the grade here, as JSON")
-    grade_parser.add_argument("--timeout", type=float, default=900, help="seconds for all tests together")
+    _sandbox_options(grade_parser)
+    all_parser = commands.add_parser("grade-all", help="grade every submission in a folder (one folder or zip each)")
+    all_parser.add_argument("submissions", type=Path)
+    all_parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, the JSONs, the summary")
+    all_parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    all_parser.add_argument("--regrade", action="store_true", help="grade every submission again")
+    _sandbox_options(all_parser)
+    scope_parser = commands.add_parser("gradescope", help="write a Gradescope autograder zip")
+    scope_parser.add_argument("zip", type=Path)
+    commands.add_parser("sandbox", help="say which sandbox layers work on this machine")
     args = parser.parse_args(argv)
     root = (args.root or package_root()).resolve()
     try:
@@ -47,19 +64,63 @@ def main(argv: list[str] | None = None) -> int:
                   f"({sum(e.points for e in result.catalogue.exercises.values()):g} points) in "
                   f"{len(result.stubbed_files)} files; {result.files} files copied to {result.outdir} in "
                   f"{time.perf_counter() - start:.1f} s")
-        else:
-            result = grade(args.student_dir, tests_from=root, timeout=args.timeout)
-            print(f"grading {result.student} with the tests of {root}")
+        elif args.command == "grade":
+            result = grade(args.student_dir, tests_from=root, timeout=args.timeout, memory=args.memory,
+                           layer=args.sandbox)
+            print(f"grading {result.student} with the tests of {root} (sandbox: {result.sandbox}, "
+                  f"{result.seconds:.1f} s)")
             print(result.table())
+            print(feedback(result))
             for error in result.errors:
                 print(f"error: {error}", file=sys.stderr)
             if args.json:
                 args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
                 print(f"written to {args.json}")
-    except (MarkerError, FileExistsError, FileNotFoundError) as error:
+        elif args.command == "grade-all":
+            from .classroom import grade_all
+
+            summary = grade_all(args.submissions, args.out, tests_from=root, jobs=args.jobs, timeout=args.timeout,
+                                memory=args.memory, layer=args.sandbox, regrade=args.regrade)
+            print(summary.text())
+        elif args.command == "gradescope":
+            from .gradescope import write_autograder
+
+            written = write_autograder(root, args.zip)
+            print(f"Gradescope autograder written to {written}: upload it as the assignment's autograder "
+                  "(Ubuntu base image); see the README's Homework section")
+        else:
+            best = best_layer()
+            for layer in LAYERS:
+                print(f"{layer:10s} {'works' if layer_works(layer) else 'not available'}"
+                      f"{'  <- used' if layer == best else ''}")
+    except (MarkerError, FileExistsError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def feedback(result) -> str:
+    """Per exercise not yet full marks: why, the failing visible tests with their messages, what to do next.
+    Hidden tests appear by name and outcome only."""
+    lines = []
+    for exercise in result.exercises:
+        if exercise.score >= exercise.points and not exercise.errors:
+            continue
+        lines.append(f"\n{exercise.name}: {exercise.score:g} / {exercise.points:g}")
+        for error in exercise.errors:
+            lines.append(f"  cannot use your code: {error}")
+        for test in exercise.tests:
+            if test.outcome == "passed":
+                continue
+            name = test.nodeid.split("::")[-1]
+            if test.hidden:
+                lines.append(f"  hidden test {name}: {test.outcome}")
+            else:
+                message = test.message.strip().splitlines()[0][:300] if test.message.strip() else ""
+                lines.append(f"  {name}: {test.outcome}{': ' + message if message else ''}")
+        if exercise.flags:
+            lines.append("  flagged for the instructor to read: " + "; ".join(exercise.flags[:3]))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,43 @@
-"""Grading a student's copy: the instructor's exercise tests run against the student's code, in a subprocess."""
+"""Grading a submission: splice its exercise regions into the pristine release, run the tests in a sandbox.
+
+The steps (see the README's "Homework" section for the threat model):
+
+1. :func:`prepare_template` writes the pristine release of the instructor's repository once, with the
+   instructor's tests (hidden tests included).
+2. :func:`helpers.homework.splice.splice` copies the template and puts the code between each pair of
+   ``# YOUR CODE HERE`` / ``# END OF YOUR CODE`` lines of the submission in its place. Nothing else of the
+   submission is used.
+3. :func:`helpers.homework.sandbox.run_sandboxed` runs the exercise tests of that copy, each in its own
+   process, inside the strongest sandbox the machine offers.
+4. Each exercise earns ``points * passed / tests``. Hidden tests are reported by name, outcome and
+   exception type only; a line of a hidden test is removed from every message that reaches the grade.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
+import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .markers import TESTS_DIR, Catalogue, Exercise, MarkerError, repository_files, scan
-from .release import MANIFEST
+from .markers import TESTS_DIR, MarkerError, repository_files, scan
+from .release import MANIFEST, release
+from .sandbox import RunResult, run_sandboxed
 
-PLUGIN = "homework_grading_plugin"
-OVERLAID = (TESTS_DIR, "conftest.py", "pyproject.toml")  # the instructor's, whatever the student's copy holds
-OUTCOME_ORDER = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+HIDDEN_LINE_MIN = 16  # characters without spaces: a hidden test's line this long is never shown
+SUBMISSION_LIMITS = {"files": 5000, "bytes": 200 * 2**20}
 
 
 @dataclass
 class TestResult:
     nodeid: str
-    outcome: str  # passed, failed, error, skipped (a skipped test earns nothing), or "did not run"
+    outcome: str  # passed, failed, error, skipped, timeout, or "did not run"
     message: str = ""
+    hidden: bool = False
+    seconds: float = 0.0
 
 
 @dataclass
@@ -34,6 +47,8 @@ class ExerciseScore:
     score: float
     passed: int
     tests: list[TestResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # why the submission's region could not be used
+    flags: list[str] = field(default_factory=list)  # static findings for the instructor; no effect on the score
 
 
 @dataclass
@@ -41,6 +56,8 @@ class Grade:
     student: str
     exercises: list[ExerciseScore]
     errors: list[str]
+    sandbox: str = ""
+    seconds: float = 0.0
 
     @property
     def total(self) -> float:
@@ -50,136 +67,200 @@ class Grade:
     def max_points(self) -> float:
         return sum(e.points for e in self.exercises)
 
+    @property
+    def flagged(self) -> bool:
+        return any(e.flags for e in self.exercises)
+
     def as_json(self) -> dict:
         return {"student": self.student, "total": self.total, "max": self.max_points, "errors": self.errors,
+                "flagged": self.flagged, "sandbox": self.sandbox, "seconds": round(self.seconds, 1),
                 "exercises": {e.name: {**asdict(e), "tests": [asdict(t) for t in e.tests]} for e in self.exercises}}
 
     def table(self) -> str:
         width = max([len("exercise"), *(len(e.name) for e in self.exercises)])
         lines = [f"{'exercise':<{width}}  {'tests passed':>12}  {'score':>13}"]
         for e in self.exercises:
+            note = "  (see errors)" if e.errors else ""
             lines.append(f"{e.name:<{width}}  {f'{e.passed} / {len(e.tests)}':>12}  "
-                         f"{f'{e.score:g} / {e.points:g}':>13}")
+                         f"{f'{e.score:g} / {e.points:g}':>13}{note}")
         lines.append(f"{'total':<{width}}  {'':>12}  {f'{self.total:g} / {self.max_points:g}':>13}")
         return "\n".join(lines)
 
 
-def exercises_of(root: Path) -> Catalogue:
-    """The exercises and their tests: from the markers of an instructor's repository, or from the manifest
-    of a student release (whose markers are gone) together with its visible tests."""
-    catalogue = scan(root, require_tests=False)
-    if catalogue.exercises or not (root / MANIFEST).is_file():
-        return scan(root)
-    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    exercises = {name: Exercise(name, float(spec["points"])) for name, spec in manifest["exercises"].items()}
-    for test in catalogue.tests:
-        if test.exercise in exercises:
-            exercises[test.exercise].tests.append(test)
-    return Catalogue(root, [], exercises, [t for t in catalogue.tests if t.exercise in exercises])
+@dataclass
+class Template:
+    """The pristine release with the grading tests: what every submission is spliced into."""
+
+    path: Path
+    points: dict[str, float]  # exercise -> points
+    test_files: list[str]
+    hidden: dict[str, list[tuple[int, int]]]  # test file -> line ranges of its hidden tests
+    hidden_text: set[str]  # whitespace-free lines of the hidden tests, never shown
 
 
-def _copy(files: list[str], source: Path, target: Path) -> None:
-    for name in files:
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, target / name)
+def _squash(line: str) -> str:
+    return "".join(line.split())
 
 
-def _read_report(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass  # a line cut short when the run was stopped
-    return records
+def prepare_template(tests_from: Path | str, target: Path | str) -> Template:
+    """Write the grading template of ``tests_from`` to ``target`` (which must not exist).
 
-
-def _outcomes(records: list[dict]) -> dict[str, TestResult]:
-    results: dict[str, TestResult] = {}
-    for record in records:
-        if record["kind"] != "report":
-            continue
-        outcome = record["outcome"]
-        if outcome == "failed" and record["when"] != "call":
-            outcome = "error"
-        current = results.get(record["nodeid"])
-        if current is None or OUTCOME_ORDER[outcome] > OUTCOME_ORDER[current.outcome]:
-            results[record["nodeid"]] = TestResult(record["nodeid"], outcome, record.get("message", ""))
-    return results
-
-
-def run_tests(copy: Path, tests: list[str], report: Path, *, timeout: float, extra: list[str] = ()) -> tuple[int, str]:
-    """Run pytest on ``tests`` in ``copy`` with the grading plugin; returns (exit code, output tail)."""
-    plugin_dir = Path(tempfile.mkdtemp(prefix="homework-plugin-"))
-    shutil.copy2(Path(__file__).with_name("_pytest_plugin.py"), plugin_dir / f"{PLUGIN}.py")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(plugin_dir)]),
-           "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "COURSE_FAST_MODE": "1"}
-    command = [sys.executable, "-m", "pytest", *tests, "-p", PLUGIN, "--homework-report", str(report),
-               "--homework-expect-root", str(copy), "-q", "--no-header", "-p", "no:cacheprovider",
-               "-n", "0", *extra]  # one process: the report plugin sees every test itself
-    process = subprocess.Popen(command, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-        code = process.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        code = -1
-        output += f"\n(stopped after {timeout:g} s)"
-    finally:
-        shutil.rmtree(plugin_dir, ignore_errors=True)
-    return code, output[-4000:]
-
-
-def grade(student: Path | str, *, tests_from: Path | str, timeout: float = 900) -> Grade:
-    """Grade the copy at ``student`` with the exercise tests of ``tests_from`` (the instructor's repository,
-    hidden tests included). The student's folder is not modified: the tests run on a temporary copy of it
-    whose ``tests/``, ``conftest.py`` and ``pyproject.toml`` are the instructor's.
-
-    An exercise earns ``points * passed / tests``: a share for each of its tests that passes (failed,
-    erroring, skipped and unfinished tests earn nothing).
+    ``tests_from`` is the instructor's repository (solution markers; the template is its release, with
+    the instructor's own tests, hidden ones included) or a student release (a student checking their own
+    copy: the template is that copy, with its visible tests).
     """
-    student, tests_from = Path(student).resolve(), Path(tests_from).resolve()
-    if not student.is_dir():
-        raise FileNotFoundError(f"no student copy at {student}")
-    catalogue = exercises_of(tests_from)
-    if not catalogue.exercises:
+    tests_from, target = Path(tests_from).resolve(), Path(target)
+    catalogue = scan(tests_from, require_tests=False)
+    if catalogue.exercises:
+        catalogue = scan(tests_from)
+        release(tests_from, target)
+        shutil.rmtree(target / TESTS_DIR, ignore_errors=True)
+        for name in repository_files(tests_from):
+            if name.split("/")[0] in (TESTS_DIR, "conftest.py", "pyproject.toml"):
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(tests_from / name, target / name)
+        points = {name: e.points for name, e in catalogue.exercises.items()}
+    elif (tests_from / MANIFEST).is_file():
+        for name in repository_files(tests_from):
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(tests_from / name, target / name)
+        manifest = json.loads((tests_from / MANIFEST).read_text(encoding="utf-8"))
+        points = {name: float(spec["points"]) for name, spec in manifest["exercises"].items()}
+    else:
         raise MarkerError(f"{tests_from}: no exercises (no BEGIN SOLUTION markers and no {MANIFEST})")
-    test_files = sorted({t.path for t in catalogue.tests})
-    errors: list[str] = []
+    hidden: dict[str, list[tuple[int, int]]] = {}
+    hidden_text = set()
+    for region in catalogue.regions:
+        if region.kind == "HIDDEN TESTS":
+            hidden.setdefault(region.path, []).append((region.begin, region.end))
+            hidden_text |= {_squash(line) for line in region.body if len(_squash(line)) >= HIDDEN_LINE_MIN}
+    test_files = sorted({t.path for t in catalogue.tests if t.exercise in points})
+    return Template(target, points, test_files, hidden, hidden_text)
+
+
+def _is_hidden(template: Template, path: str, line: int) -> bool:
+    return any(begin < line < end for begin, end in template.hidden.get(path, []))
+
+
+def _redact(text: str, template: Template) -> str:
+    if not template.hidden_text:
+        return text
+    lines = []
+    for line in text.splitlines():
+        squashed = _squash(line)
+        if any(hidden in squashed for hidden in template.hidden_text):
+            line = "[a line of a hidden test was removed]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _exception_type(message: str) -> str:
+    head = message.strip().split(":")[0].split()[0] if message.strip() else ""
+    return head if head.replace(".", "").replace("_", "").isalnum() else "an error"
+
+
+def extract_submission(archive: Path, target: Path) -> None:
+    """Unpack a zip submission safely: no absolute paths, no ``..``, no links, limits on count and size."""
+    with zipfile.ZipFile(archive) as handle:
+        members = handle.infolist()
+        if len(members) > SUBMISSION_LIMITS["files"]:
+            raise ValueError(f"{archive.name}: {len(members)} files in the zip (at most {SUBMISSION_LIMITS['files']})")
+        if sum(m.file_size for m in members) > SUBMISSION_LIMITS["bytes"]:
+            raise ValueError(f"{archive.name}: more than {SUBMISSION_LIMITS['bytes'] // 2**20} MiB unpacked")
+        for member in members:
+            name = member.filename.replace("\\", "/")
+            parts = [p for p in name.split("/") if p not in ("", ".")]
+            if name.startswith("/") or ".." in parts or (member.external_attr >> 16) & 0o170000 == 0o120000:
+                continue  # unsafe or a link: left out
+            destination = target.joinpath(*parts) if parts else target
+            if member.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with handle.open(member) as source, open(destination, "wb") as out:
+                shutil.copyfileobj(source, out)
+
+
+def _submission_root(folder: Path) -> Path:
+    """A zip often holds one folder with the copy inside: grade that folder."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
+
+
+def grade(student: Path | str, *, tests_from: Path | str | None = None, template: Template | None = None,
+          timeout: float = 60, memory: int = 2048, layer: str | None = None) -> Grade:
+    """Grade the submission at ``student`` (a folder or a ``.zip``) with the exercise tests of ``tests_from``
+    (the instructor's repository, hidden tests included; or a student release, to check one's own copy).
+    Pass a prepared ``template`` instead to grade many submissions against one release.
+
+    Each test runs in its own process with ``timeout`` seconds and ``memory`` MiB, inside the sandbox
+    ``layer`` (default: the strongest this machine offers). The student's folder is only read.
+    """
+    start = time.perf_counter()
+    student = Path(student).resolve()
+    if not student.exists():
+        raise FileNotFoundError(f"no submission at {student}")
+    if student.is_file() and student.suffix != ".zip":
+        raise ValueError(f"{student}: give a folder or a .zip file")
     with tempfile.TemporaryDirectory(prefix="homework-grade-") as temporary:
-        copy = Path(temporary) / "copy"
-        copy.mkdir()
-        _copy([f for f in repository_files(student) if f.split("/")[0] not in OVERLAID], student, copy)
-        _copy([f for f in repository_files(tests_from) if f.split("/")[0] in OVERLAID], tests_from, copy)
-        report = Path(temporary) / "report.jsonl"
-        code, output = 0, ""
-        if test_files:
-            code, output = run_tests(copy, test_files, report, timeout=timeout, extra=["--homework-exercises-only"])
+        temporary = Path(temporary)
+        if template is None:
+            if tests_from is None:
+                raise ValueError("give tests_from (the instructor's repository) or a prepared template")
+            template = prepare_template(tests_from, temporary / "template")
+        errors: list[str] = []
+        source = student
+        if student.is_file():
+            source = temporary / "unpacked"
+            source.mkdir()
+            try:
+                extract_submission(student, source)
+            except (zipfile.BadZipFile, ValueError, OSError) as error:
+                errors.append(f"{student.name}: cannot read the zip ({error})")
+            source = _submission_root(source)
+        from .splice import splice
+
+        workspace = temporary / "copy"
+        report = splice(template.path, source, workspace)
+        if template.test_files:
+            run = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory, layer=layer)
         else:
-            errors.append(f"{tests_from}: no grading tests under {TESTS_DIR}/")
-        records = _read_report(report)
-    collected = {r["nodeid"]: r["exercise"] for r in records if r["kind"] == "collected"}
-    outcomes = _outcomes(records)
-    broken = {}
-    for record in records:
-        if record["kind"] == "collect-error":
-            broken[record["nodeid"]] = record["message"]
-            errors.append(f"{record['nodeid']} could not be collected: {record['message']}")
-        elif record["kind"] == "fatal":
-            errors.append(record["message"])
-    if code not in (0, 1) and not outcomes:
-        errors.append(f"pytest exited with code {code}:\n{output}")
+            run = RunResult([], layer or "", 0, "", [f"no grading tests under {TESTS_DIR}/"])
+    errors.extend(_redact(e, template) for e in run.errors)
+    done = [r for r in run.records if r.get("kind") == "done"]
+    if done and done[-1].get("code") not in (0, 1, 5):  # 5: no tests collected, reported below
+        tail = "\n".join(run.output.strip().splitlines()[-15:])
+        errors.append(f"pytest stopped with exit code {done[-1]['code']}:\n{_redact(tail, template)}")
+    collected = [r for r in run.records if r.get("kind") == "collected"]
+    results = {r["nodeid"]: r for r in run.records if r.get("kind") == "result"}
+    broken = [r for r in run.records if r.get("kind") == "collect-error"]
+    for record in broken:
+        errors.append(f"{record['nodeid']} could not be collected: {_redact(record.get('message', ''), template)}")
     scores = []
-    for name, exercise in catalogue.exercises.items():
-        results = [outcomes.get(nodeid, TestResult(nodeid, "did not run", "the run stopped before this test"))
-                   for nodeid, of in collected.items() if of == name]
-        for path in sorted({t.path for t in exercise.tests} & set(broken)):
-            results.append(TestResult(path, "error", f"collection error: {broken[path]}"))
-        passed = sum(r.outcome == "passed" for r in results)
-        score = round(exercise.points * passed / len(results), 2) if results else 0.0
-        scores.append(ExerciseScore(name, exercise.points, score, passed, results))
-    return Grade(str(student), scores, errors)
+    for name, points in template.points.items():
+        tests = []
+        for record in collected:
+            if record["exercise"] != name:
+                continue
+            hidden = _is_hidden(template, record["path"], record["line"])
+            result = results.get(record["nodeid"])
+            if result is None:
+                tests.append(TestResult(record["nodeid"], "did not run", "the run stopped before this test", hidden))
+                continue
+            outcome, message = result["outcome"], result.get("message", "")
+            if hidden and outcome != "passed":
+                message = {"timeout": message}.get(outcome, f"{outcome} ({_exception_type(message)})")
+            tests.append(TestResult(record["nodeid"], outcome, _redact(message, template), hidden,
+                                    float(result.get("seconds", 0.0))))
+            if outcome == "timeout":
+                errors.append(f"{record['nodeid']}: {message}")
+        for path in sorted({r["nodeid"].split("::")[0] for r in broken} & set(template.test_files)):
+            tests.append(TestResult(path, "error", "this test file could not be collected"))
+        passed = sum(t.outcome == "passed" for t in tests)
+        unusable = report.errors.get(name, [])
+        score = 0.0 if unusable or not tests else round(points * passed / len(tests), 2)
+        scores.append(ExerciseScore(name, points, score, passed, tests, list(unusable), report.flags.get(name, [])))
+    for name in sorted(set(template.points) - {r["exercise"] for r in collected}):
+        if not broken:
+            errors.append(f"exercise {name}: no grading test was collected")
+    return Grade(str(student), scores, errors, run.layer, time.perf_counter() - start)

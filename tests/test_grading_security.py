@@ -1,0 +1,495 @@
+"""The grader as a hostile student meets it: every attack scores no more than the honest work it carries.
+
+Most attacks run against a toy course (two exercises, one hidden test; grading it takes about a second);
+the last tests grade the course itself: the stubs, the solutions, and stubs that return an object equal
+to anything. Each attack is a small edit of a fresh student release; the honest score of the release is 0.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.homework import is_student_release, release, scan
+from helpers.homework.__main__ import main
+from helpers.homework.grade import grade, prepare_template
+from helpers.homework.sandbox import best_layer
+from helpers.homework.splice import find_blocks
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(is_student_release(ROOT), reason="a student release: its solutions are stubs")
+
+TOY = '''\
+def double(x):
+    """Twice x (an int)."""
+    # BEGIN SOLUTION exercise=double points=2
+    return 2 * x
+    # END SOLUTION
+
+
+def half(x):
+    """Half of x (an int), rounded down."""
+    # BEGIN SOLUTION exercise=half
+    return x // 2
+    # END SOLUTION
+'''
+TOY_TESTS = '''\
+import pytest
+
+from helpers.toy import double, half
+
+
+@pytest.mark.exercise("double")
+def test_double():
+    result = double(2)
+    assert type(result) is int and result == 4
+
+
+@pytest.mark.exercise("double")
+def test_double_negative():
+    result = double(-3)
+    assert type(result) is int and result == -6
+
+
+# BEGIN HIDDEN TESTS
+@pytest.mark.exercise("half")
+def test_half_hidden():
+    secret_value_of_the_hidden_test = half(8)
+    assert type(secret_value_of_the_hidden_test) is int and secret_value_of_the_hidden_test == 4
+# END HIDDEN TESTS
+
+
+@pytest.mark.exercise("half")
+def test_half():
+    result = half(2)
+    assert type(result) is int and result == 1
+'''
+PYPROJECT = '[tool.pytest.ini_options]\nmarkers = ["exercise(name): a grading test"]\n'
+HIDDEN_SECRET = "secret_value_of_the_hidden_test"
+LAYER = best_layer()
+ISOLATED = LAYER in ("bubblewrap", "unshare")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """The toy course: the instructor's repository, its release, and its grading template."""
+    base = tmp_path_factory.mktemp("course")
+    root = base / "instructor"
+    for name, text in {"helpers/__init__.py": "", "helpers/toy.py": TOY, "tests/test_toy.py": TOY_TESTS,
+                       "pyproject.toml": PYPROJECT}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    released = release(root, base / "release").outdir
+    return root, released, prepare_template(root, base / "template")
+
+
+@pytest.fixture
+def student(course, tmp_path):
+    target = tmp_path / "student"
+    shutil.copytree(course[1], target)
+    return target
+
+
+def write_region(student: Path, exercise: str, code: str, path="helpers/toy.py") -> None:
+    """Put ``code`` (indented like a function body) between the markers of ``exercise``."""
+    lines = (student / path).read_text().splitlines()
+    block = next(b for b in find_blocks(lines, path) if b.exercise == exercise)
+    body = ["    " + line if line.strip() else "" for line in code.strip("\n").splitlines()]
+    lines[block.line:block.line + len(block.body)] = body
+    (student / path).write_text("\n".join(lines) + "\n")
+
+
+def graded(course, student, **options):
+    return grade(student, template=course[2], **options)
+
+
+def scores(result):
+    return {e.name: e.score for e in result.exercises}
+
+
+def fingerprint(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --------------------------------------------------------------------------------------------------
+# The honest baseline
+
+
+def test_the_stubs_score_zero_and_the_solutions_full_marks(course, student):
+    result = graded(course, student)
+    assert result.total == 0 and result.errors == [] and not result.flagged, result.as_json()
+    write_region(student, "double", "return 2 * x")
+    write_region(student, "half", "return x // 2")
+    before = fingerprint(student)
+    result = graded(course, student)
+    assert scores(result) == {"double": 2.0, "half": 1.0} and result.errors == [], result.as_json()
+    assert [t.hidden for t in result.exercises[1].tests] == [True, False]
+    assert fingerprint(student) == before, "grading must not modify the submission"
+    assert result.sandbox == LAYER
+
+
+def test_code_outside_the_regions_plays_no_part(course, student):
+    text = (student / "helpers/toy.py").read_text()
+    (student / "helpers/toy.py").write_text(text.replace('    """Twice x (an int)."""\n',
+                                                         '    """Twice x (an int)."""\n    return 2 * x\n'))
+    (student / "tests/test_mine.py").write_text(
+        "import pytest\n\n@pytest.mark.exercise('half')\ndef test_free():\n    pass\n")
+    result = graded(course, student)
+    assert result.total == 0, result.as_json()
+    assert {t.nodeid.split("::")[-1] for e in result.exercises for t in e.tests} == \
+        {"test_double", "test_double_negative", "test_half_hidden", "test_half"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The attacks of the issue, each scoring no more than its honest score (0 unless stated)
+
+FORGE_REPORTS = '''\
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+    report.longrepr = None
+'''
+
+
+def test_a_pytest_ini_conftest_or_plugin_of_the_student_plays_no_part(course, student):
+    (student / "pytest.ini").write_text("[pytest]\naddopts = -p myplugin\n")
+    (student / "myplugin.py").write_text(FORGE_REPORTS)
+    (student / "conftest.py").write_text(FORGE_REPORTS)
+    (student / "tests/conftest.py").write_text(FORGE_REPORTS)
+    (student / "setup.cfg").write_text("[tool:pytest]\naddopts = -p myplugin\n")
+    for shadow in ("homework_grading_plugin.py", "_runner.py", "helpers/homework/_runner.py"):
+        (student / shadow).parent.mkdir(parents=True, exist_ok=True)
+        (student / shadow).write_text(FORGE_REPORTS + "\nraise SystemExit(0)\n")
+    assert graded(course, student).total == 0
+
+
+def test_a_patched_package_init_sitecustomize_or_pth_file_plays_no_part(course, student):
+    (student / "helpers/__init__.py").write_text(
+        "from _pytest.reports import TestReport\n"
+        "_make = TestReport.from_item_and_call\n"
+        "def _passed(item, call):\n"
+        "    report = _make(item, call)\n"
+        "    report.outcome = 'passed'\n"
+        "    return report\n"
+        "TestReport.from_item_and_call = staticmethod(_passed)\n"
+        f"__path__.insert(0, {str(course[0] / 'helpers')!r})  # the instructor's solutions\n")
+    for name in ("sitecustomize.py", "usercustomize.py"):
+        (student / name).write_text("import atexit, os\natexit.register(lambda: os._exit(0))\n")
+    (student / "evil.pth").write_text("import os; os.environ['COURSE_FAST_MODE'] = 'evil'\n")
+    assert graded(course, student).total == 0
+
+
+def test_deleted_or_linked_modules_are_not_filled_in_by_the_instructors_code(course, student):
+    (student / "helpers/toy.py").unlink()
+    result = graded(course, student)
+    assert result.total == 0
+    for exercise in result.exercises:
+        assert any("helpers/toy.py: not in the submission" in e for e in exercise.errors), exercise
+    (student / "helpers/toy.py").symlink_to(course[0] / "helpers/toy.py")  # the instructor's solutions
+    assert graded(course, student).total == 0
+
+
+def test_a_detached_process_cannot_rewrite_the_grade_book(course, student, tmp_path, capsys):
+    book = tmp_path / "grade.json"
+    write_region(student, "double", f"""
+import subprocess
+subprocess.Popen(["sh", "-c", "sleep 2; echo '{{\\"total\\": 3}}' > {book}"], start_new_session=True)
+return 2 * x""")
+    assert main(["--root", str(course[0]), "grade", str(student), "--json", str(book)]) == 0
+    written = book.read_text()
+    assert json.loads(written)["total"] == 2.0  # the honest work: double is right, half is not done
+    time.sleep(3)
+    assert book.read_text() == written
+    assert json.loads(written)["flagged"], "the region imports subprocess: flagged for review"
+    capsys.readouterr()
+
+
+def test_exiting_killing_the_runner_or_forging_output_earns_nothing_else(course, student):
+    write_region(student, "double", """
+import os
+for fd in range(0, 64):
+    try:
+        os.write(fd, b'{"kind": "result", "nodeid": "tests/test_toy.py::test_half", "outcome": "passed"}\\n')
+    except OSError:
+        pass
+try:
+    os.kill(os.getppid(), 9)
+except OSError:
+    pass
+os._exit(0)""")
+    result = graded(course, student)
+    assert scores(result)["half"] == 0.0 and scores(result)["double"] == 0.0, result.as_json()
+    double = result.exercises[0]
+    assert all(t.outcome == "error" for t in double.tests), double
+    assert "the test's process ended" in double.tests[0].message
+    assert any("imports os" in flag for flag in double.flags)
+
+
+def test_an_endless_loop_is_stopped_per_test_and_the_other_tests_still_run(course, student):
+    write_region(student, "double", "return 2 * x")
+    write_region(student, "half", "while True:\n    pass")
+    start = time.perf_counter()
+    result = graded(course, student, timeout=2)
+    assert time.perf_counter() - start < 30
+    assert scores(result) == {"double": 2.0, "half": 0.0}
+    assert [t.outcome for t in result.exercises[1].tests] == ["timeout", "timeout"]
+    assert sum("time limit per test" in e for e in result.errors) == 2, result.errors
+
+
+def test_memory_and_processes_are_limited_and_cleaned_up(course, student):
+    write_region(student, "double", "return len(bytearray(8 * 2**30))")
+    write_region(student, "half", """
+import subprocess
+for _ in range(20):
+    subprocess.Popen(["sleep", "61.25"], start_new_session=True)
+return x // 2""")
+    result = graded(course, student, memory=1024)
+    assert scores(result)["double"] == 0.0
+    assert "MemoryError" in result.exercises[0].tests[0].message
+    if ISOLATED or os.getuid() == 0:
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", "sleep 61.25"], capture_output=True, text=True).stdout.split()
+        if ISOLATED:
+            assert left == [], "every process a test starts dies with the sandbox"
+        for pid in left:
+            os.kill(int(pid), 9)
+
+
+def test_an_object_equal_to_anything_does_not_pass_a_typed_test(course, student):
+    write_region(student, "double", """
+class Anything(int):
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+return Anything(0)""")
+    result = graded(course, student)
+    assert result.total == 0
+    assert any("defines __eq__" in flag for flag in result.exercises[0].flags)
+
+
+def test_hidden_tests_never_reach_the_grade_book(course, student):
+    write_region(student, "double", "raise ValueError(open('tests/test_toy.py').read())")
+    write_region(student, "half", "raise ValueError(open('tests/test_toy.py').read())")
+    result = graded(course, student)
+    text = json.dumps(result.as_json())
+    assert result.total == 0 and HIDDEN_SECRET not in text
+    hidden = result.exercises[1].tests[0]
+    assert hidden.hidden and hidden.message == "failed (ValueError)"
+    assert "[a line of a hidden test was removed]" in result.exercises[0].tests[0].message
+
+
+def test_the_instructors_checkout_and_the_copy_under_test_cannot_be_written(course, student):
+    target = course[0] / "helpers/toy.py"
+    before = target.read_text()
+    write_region(student, "double", f"""
+for path in ({str(target)!r}, "helpers/toy.py"):
+    try:
+        with open(path, "a") as handle:
+            handle.write("# written by the student")
+    except OSError:
+        pass
+raise ValueError("wrote nothing")""")
+    assert graded(course, student).total == 0
+    assert target.read_text() == before
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs a sandbox with its own network namespace")
+def test_the_tests_have_no_network_not_even_the_graders_loopback(course, student):
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    write_region(student, "double", f"""
+import socket
+socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+return 2 * x""")
+    result = graded(course, student)
+    server.close()
+    assert scores(result)["double"] == 0.0 and accepted == []
+    assert "ConnectionRefusedError" in result.exercises[0].tests[0].message or \
+        "OSError" in result.exercises[0].tests[0].message
+
+
+def test_code_that_does_not_parse_on_its_own_cannot_swallow_the_code_around_it(course, student):
+    text = (student / "helpers/toy.py").read_text()
+    raise_line = next(line for line in text.splitlines() if "exercise double:" in line)
+    (student / "helpers/toy.py").write_text(text.replace(raise_line, '    return 2 * x\n    """'))
+    result = graded(course, student)
+    assert result.total == 0
+    assert "not valid Python on its own" in result.exercises[0].errors[0]
+    lines = (student / "helpers/toy.py").read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if "END OF YOUR CODE (exercise double)" in line)
+    del lines[end]  # a missing END line
+    (student / "helpers/toy.py").write_text("\n".join(lines) + "\n")
+    result = graded(course, student)
+    assert result.total == 0 and "keep both marker lines" in result.exercises[0].errors[0]
+
+
+def test_a_zip_submission_with_unsafe_members_is_graded_from_its_safe_files(course, student, tmp_path):
+    write_region(student, "double", "return 2 * x")
+    archive = tmp_path / "alice.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in student.rglob("*"):
+            if path.is_file():
+                handle.write(path, f"copy/{path.relative_to(student).as_posix()}")
+        handle.writestr("../../escaped.py", "print('outside')")
+        handle.writestr("/absolute.py", "print('absolute')")
+    result = grade(archive, template=course[2])
+    assert scores(result) == {"double": 2.0, "half": 0.0}
+    assert not (tmp_path.parent / "escaped.py").exists() and not Path("/absolute.py").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# Class scale and Gradescope
+
+
+def test_grade_all_is_the_same_with_one_or_two_jobs_and_resumes(course, tmp_path):
+    submissions = tmp_path / "submissions"
+    answers = {"ann": ("return 2 * x", "return x // 2"), "bob": ("return 2 * x", None),
+               "cy": (None, "return x // 2"), "dee": ("return abs(2 * x)", "return x >> 1"), "eve": (None, None)}
+    for name, (double, half) in answers.items():
+        shutil.copytree(course[1], submissions / name)
+        if double:
+            write_region(submissions / name, "double", double)
+        if half:
+            write_region(submissions / name, "half", half)
+    shutil.make_archive(str(submissions / "fay"), "zip", submissions / "ann")
+    printed = []
+    one = tmp_path / "one"
+    from helpers.homework.classroom import grade_all
+
+    summary = grade_all(submissions, one, tests_from=course[0], jobs=1, progress=printed.append)
+    grade_all(submissions, tmp_path / "two", tests_from=course[0], jobs=2, progress=printed.append)
+    assert (one / "grades.csv").read_text() == (tmp_path / "two" / "grades.csv").read_text()
+    rows = [line.split(",") for line in (one / "grades.csv").read_text().splitlines()]
+    assert rows[0] == ["student", "total", "max", "double", "half", "flagged", "errors"]
+    assert {row[0]: float(row[1]) for row in rows[1:]} == {"ann": 3, "bob": 2, "cy": 1, "dee": 2.0, "eve": 0,
+                                                          "fay": 3}
+    assert summary.students == 6 and summary.graded == 6 and any(line.startswith("[6/6]") for line in printed)
+    (one / "students" / "bob.json").unlink()
+    write_region(submissions / "cy", "double", "return 2 * x")
+    printed.clear()
+    again = grade_all(submissions, one, tests_from=course[0], jobs=1, progress=printed.append)
+    assert (again.graded, again.reused) == (2, 4), printed
+    assert "cy,3.0" in (one / "grades.csv").read_text()
+    assert json.loads((one / "summary.json").read_text())["graded"] == 6
+
+
+def test_the_gradescope_autograder_writes_a_valid_results_json(course, student, tmp_path):
+    from helpers.homework.gradescope import validate_results, write_autograder
+
+    autograder = write_autograder(course[0], tmp_path / "autograder.zip")
+    fake = tmp_path / "autograder"
+    with zipfile.ZipFile(autograder) as handle:
+        names = handle.namelist()
+        handle.extractall(fake / "source")
+    assert {"setup.sh", "run_autograder", "requirements.txt"} <= set(names)
+    assert not any(name.startswith("template/helpers/toy.py") and "2 * x" in
+                   zipfile.ZipFile(autograder).read(name).decode() for name in names), "no solution in the zip"
+    write_region(student, "double", "return 2 * x")
+    shutil.copytree(student / "helpers", fake / "submission")  # Gradescope uploads: the edited files, flat
+    run = subprocess.run(["bash", str(fake / "source" / "run_autograder")], capture_output=True, text=True,
+                         env={**os.environ, "AUTOGRADER_ROOT": str(fake), "AUTOGRADER_PYTHON": sys.executable},
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((fake / "results" / "results.json").read_text())
+    assert validate_results(results) == [], results
+    assert results["score"] == 2.0
+    by_name = {t["name"]: t for t in results["tests"]}
+    assert by_name["double: test_double"]["score"] == 1.0 and by_name["double: test_double"]["max_score"] == 1.0
+    hidden = by_name["half: test_half_hidden"]
+    assert hidden["visibility"] == "after_published" and HIDDEN_SECRET not in json.dumps(results)
+    assert by_name["half: test_half"]["visibility"] == "visible" and by_name["half: test_half"]["score"] == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# The course itself
+
+
+@pytest.fixture(scope="module")
+def course_template(tmp_path_factory):
+    base = tmp_path_factory.mktemp("real")
+    return scan(ROOT), release(ROOT, base / "release").outdir, prepare_template(ROOT, base / "template")
+
+
+def solved_copy(catalogue, released: Path, target: Path, exercises=None) -> Path:
+    """A copy of the release with the instructor's solution between the markers of each exercise."""
+    shutil.copytree(released, target)
+    for path in sorted({r.path for r in catalogue.regions if r.kind == "SOLUTION"}):
+        regions = [r for r in catalogue.regions_in(path) if r.kind == "SOLUTION"
+                   and (exercises is None or r.exercise in exercises)]
+        if path.endswith(".ipynb"):
+            notebook = nbformat.read(target / path, as_version=4)
+            for region in regions:
+                cell = notebook.cells[region.cell]
+                lines = cell.source.splitlines()
+                block = next(b for b in find_blocks(lines, path) if b.exercise == region.exercise)
+                lines[block.line:block.line + len(block.body)] = region.body
+                cell.source = "\n".join(lines)
+            nbformat.write(notebook, target / path)
+            continue
+        lines = (target / path).read_text().splitlines()
+        for region in sorted(regions, key=lambda r: -r.begin):  # from the bottom: line numbers above stay
+            index = sum(r.exercise == region.exercise and r.begin < region.begin for r in regions)
+            block = [b for b in find_blocks(lines, path) if b.exercise == region.exercise][index]
+            lines[block.line:block.line + len(block.body)] = region.body
+        (target / path).write_text("\n".join(lines) + "\n")
+    return target
+
+
+def test_the_course_solutions_score_full_marks_without_flags(course_template, tmp_path):
+    catalogue, released, template = course_template
+    result = grade(solved_copy(catalogue, released, tmp_path / "solved"), template=template)
+    assert result.errors == [] and result.total == result.max_points == 39, result.table()
+    assert not result.flagged, {e.name: e.flags for e in result.exercises if e.flags}
+
+
+ANYTHING = '''\
+class Anything(float):
+    """Equal to anything, true, and every attribute or call gives itself."""
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    def __bool__(self):
+        return True
+    def __getattr__(self, name):
+        return self
+    def __call__(self, *args, **kwargs):
+        return self
+    def __iter__(self):
+        return iter([self, self])
+    def __getitem__(self, key):
+        return self
+    __hash__ = float.__hash__
+return Anything(0.0)'''
+
+
+def test_stubs_that_return_an_object_equal_to_anything_score_nothing(course_template, tmp_path):
+    catalogue, released, template = course_template
+    student = shutil.copytree(released, tmp_path / "anything")
+    for path in sorted({r.path for r in catalogue.regions if r.kind == "SOLUTION" and r.path.endswith(".py")}):
+        lines = (student / path).read_text().splitlines()
+        for block in reversed(find_blocks(lines, path)):
+            indent = block.indent
+            lines[block.line:block.line + len(block.body)] = [indent + line if line else "" for line in
+                                                              ANYTHING.splitlines()]
+        (student / path).write_text("\n".join(lines) + "\n")
+    result = grade(student, template=template)
+    assert result.total == 0, {e.name: [t.nodeid for t in e.tests if t.outcome == "passed"]
+                               for e in result.exercises if e.passed}
+    assert result.flagged
