@@ -16,11 +16,11 @@ import time
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from helpers.homework import is_student_release, release, scan
 from helpers.homework.__main__ import main
+from helpers.homework.classroom import reference_submission
 from helpers.homework.grade import grade, prepare_template
 from helpers.homework.sandbox import best_layer
 from helpers.homework.splice import find_blocks
@@ -307,6 +307,17 @@ raise ValueError("wrote nothing")""")
     assert target.read_text() == before
 
 
+@pytest.mark.skipif(LAYER != "bubblewrap", reason="needs bubblewrap's private view of the file system")
+def test_the_instructors_checkout_is_not_even_visible(course, student):
+    write_region(student, "double", f"""
+try:
+    open({str(course[0] / "helpers/toy.py")!r}).read()
+except FileNotFoundError:
+    return 2 * x
+return -1""")
+    assert scores(graded(course, student))["double"] == 2.0
+
+
 @pytest.mark.skipif(not ISOLATED, reason="needs a sandbox with its own network namespace")
 def test_the_tests_have_no_network_not_even_the_graders_loopback(course, student):
     server = socket.create_server(("127.0.0.1", 0))
@@ -426,34 +437,9 @@ def course_template(tmp_path_factory):
     return scan(ROOT), release(ROOT, base / "release").outdir, prepare_template(ROOT, base / "template")
 
 
-def solved_copy(catalogue, released: Path, target: Path, exercises=None) -> Path:
-    """A copy of the release with the instructor's solution between the markers of each exercise."""
-    shutil.copytree(released, target)
-    for path in sorted({r.path for r in catalogue.regions if r.kind == "SOLUTION"}):
-        regions = [r for r in catalogue.regions_in(path) if r.kind == "SOLUTION"
-                   and (exercises is None or r.exercise in exercises)]
-        if path.endswith(".ipynb"):
-            notebook = nbformat.read(target / path, as_version=4)
-            for region in regions:
-                cell = notebook.cells[region.cell]
-                lines = cell.source.splitlines()
-                block = next(b for b in find_blocks(lines, path) if b.exercise == region.exercise)
-                lines[block.line:block.line + len(block.body)] = region.body
-                cell.source = "\n".join(lines)
-            nbformat.write(notebook, target / path)
-            continue
-        lines = (target / path).read_text().splitlines()
-        for region in sorted(regions, key=lambda r: -r.begin):  # from the bottom: line numbers above stay
-            index = sum(r.exercise == region.exercise and r.begin < region.begin for r in regions)
-            block = [b for b in find_blocks(lines, path) if b.exercise == region.exercise][index]
-            lines[block.line:block.line + len(block.body)] = region.body
-        (target / path).write_text("\n".join(lines) + "\n")
-    return target
-
-
 def test_the_course_solutions_score_full_marks_without_flags(course_template, tmp_path):
     catalogue, released, template = course_template
-    result = grade(solved_copy(catalogue, released, tmp_path / "solved"), template=template)
+    result = grade(reference_submission(ROOT, tmp_path / "solved"), template=template)
     assert result.errors == [] and result.total == result.max_points == 39, result.table()
     assert not result.flagged, {e.name: e.flags for e in result.exercises if e.flags}
 

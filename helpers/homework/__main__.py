@@ -1,4 +1,4 @@
-"""``python -m helpers.homework {check,release,grade,grade-all,gradescope,sandbox}``: see :mod:`helpers.homework`."""
+"""``python -m helpers.homework {check,release,grade,grade-all,gradescope,sandbox,reference}``: see :mod:`helpers.homework`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     scope_parser = commands.add_parser("gradescope", help="write a Gradescope autograder zip")
     scope_parser.add_argument("zip", type=Path)
     commands.add_parser("sandbox", help="say which sandbox layers work on this machine")
+    reference_parser = commands.add_parser("reference", help="write a solved submission, to test the grader")
+    reference_parser.add_argument("outdir", type=Path)
+    reference_parser.add_argument("--exercises", default=None, help="comma-separated (default: all)")
     args = parser.parse_args(argv)
     root = (args.root or package_root()).resolve()
     try:
@@ -88,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             written = write_autograder(root, args.zip)
             print(f"Gradescope autograder written to {written}: upload it as the assignment's autograder "
                   "(Ubuntu base image); see the README's Homework section")
+        elif args.command == "reference":
+            from .classroom import reference_submission
+
+            names = args.exercises.split(",") if args.exercises else None
+            print(f"solved submission written to {reference_submission(root, args.outdir, names)}")
         else:
             best = best_layer()
             for layer in LAYERS:

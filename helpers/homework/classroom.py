@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .grade import Template, grade, prepare_template
+from .markers import scan
+from .release import release
+from .splice import find_blocks
 
 SAFE_ID = re.compile(r"[^A-Za-z0-9_.@+-]")
 
@@ -191,3 +194,42 @@ def write_grade_book(out: Path, students: list[str], template: Template, *, grad
              f"{', '.join(with_errors) or 'none'}.", ""]
     _write_atomically(out / "summary.md", "\n".join(lines))
     return Summary(out, len(students), graded, reused, seconds, summary["mean"], maximum, flagged, with_errors)
+
+
+def reference_submission(root: Path | str, target: Path | str, exercises=None) -> Path:
+    """Write to ``target`` what a student who solved ``exercises`` (default: all) would hand in: the
+    release of ``root`` with the instructor's solution between the marker lines of those exercises. For
+    testing a grader (Gradescope's "test autograder" wants one); never hand it out."""
+    import nbformat
+
+    root, target = Path(root).resolve(), Path(target)
+    catalogue = scan(root)
+    release(root, target)
+    wanted = set(catalogue.exercises) if exercises is None else set(exercises)
+    unknown = wanted - set(catalogue.exercises)
+    if unknown:
+        raise ValueError(f"unknown exercises {sorted(unknown)}; known: {', '.join(catalogue.exercises)}")
+    for path in sorted({r.path for r in catalogue.regions if r.kind == "SOLUTION"}):
+        regions = [r for r in catalogue.regions_in(path) if r.kind == "SOLUTION"]
+        if path.endswith(".ipynb"):
+            notebook = nbformat.read(target / path, as_version=4)
+            for region in regions:
+                if region.exercise in wanted:
+                    cell = notebook.cells[region.cell]
+                    lines = cell.source.splitlines()
+                    before = sum(r.exercise == region.exercise and r.begin < region.begin
+                                 for r in regions if r.cell == region.cell)
+                    block = [b for b in find_blocks(lines, path) if b.exercise == region.exercise][before]
+                    lines[block.line:block.line + len(block.body)] = region.body
+                    cell.source = "\n".join(lines)
+            nbformat.write(notebook, target / path)
+            continue
+        lines = (target / path).read_text(encoding="utf-8").splitlines()
+        for region in sorted(regions, key=lambda r: -r.begin):  # from the bottom: the lines above stay put
+            if region.exercise not in wanted:
+                continue
+            before = sum(r.exercise == region.exercise and r.begin < region.begin for r in regions)
+            block = [b for b in find_blocks(lines, path) if b.exercise == region.exercise][before]
+            lines[block.line:block.line + len(block.body)] = region.body
+        (target / path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target

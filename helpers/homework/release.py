@@ -459,8 +459,10 @@ def _student_sheet(catalogue: Catalogue) -> str:
     total = sum(e.points for e in catalogue.exercises.values())
     return "\n".join([
         "# Homework", "",
-        "Each exercise below is a function body (or a notebook cell) that raises `NotImplementedError` or says",
-        "`# YOUR CODE HERE`. Replace it with your code; the error message carries a hint. Check your work with",
+        "Each exercise below is a place in a function body (or a notebook cell) between the lines",
+        "`# YOUR CODE HERE (exercise NAME)` and `# END OF YOUR CODE (exercise NAME)`, which now holds a",
+        "`raise NotImplementedError` with a hint. Replace the `raise` with your code and keep the two marker",
+        "lines: the grader takes exactly what is between them, and nothing else of your copy. Check your work with",
         "", "```bash", "python -m helpers.homework grade .", "```", "",
         "which runs the visible tests of every exercise and prints your score (the instructor grades with more",
         "tests). `pytest -m exercise` runs the same tests with pytest's full report.", "",
