@@ -192,13 +192,12 @@ def test_grading_fails_every_exercise_on_the_stubs(catalogue, released, tmp_path
         allowed = {name} | BUILDS_ON.get(name, set())
         for test in result["tests"]:
             assert test["outcome"] == "failed", test
-            if test["hidden"]:  # by name, outcome and exception type only
-                assert test["message"] == "failed (NotImplementedError)", test
+            if test["hidden"]:  # by name and outcome only
+                assert test["message"] == "failed" and test["seconds"] == 0, test
                 continue
             assert re.search(rf"NotImplementedError: exercise ({'|'.join(map(re.escape, allowed))}):",
                              test["message"]), test
-    # On the solutions every exercise test passes: they are tests of this suite (hidden ones included), and
-    # test_grading_gives_each_passing_test_its_share checks that grading turns passes into full points.
+    # On the solutions every exercise test passes (tests/test_grading_security.py grades them: 39 / 39).
 
 
 def run_until_first_error(notebooks: list[Path], root: Path) -> dict[str, tuple[int, str, str]]:

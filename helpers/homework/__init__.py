@@ -4,7 +4,11 @@ Commands (run from anywhere; the repository is the checkout this package was imp
 
     python -m helpers.homework check                 # list exercises, points, tests; check every marker
     python -m helpers.homework release OUTDIR        # write the student copy to OUTDIR
-    python -m helpers.homework grade STUDENT_DIR [--json FILE]   # score a student's copy
+    python -m helpers.homework grade STUDENT_DIR [--json FILE]   # score a submission (folder or .zip)
+    python -m helpers.homework grade-all SUBMISSIONS --out GRADES [--jobs N]
+    python -m helpers.homework gradescope AUTOGRADER.zip
+    python -m helpers.homework sandbox                           # which isolation works here
+    python -m helpers.homework reference OUTDIR [--exercises A,B]  # a solved submission, to test grading
 
 **Solution regions.** Two comment lines around code, each on a line of its own, indented like the code::
 
@@ -74,10 +78,15 @@ is written to a temporary folder next to OUTDIR and renamed to OUTDIR only when 
 failed release leaves nothing behind (an existing empty OUTDIR stays as it was), and its error names
 the file and line of each leak (the first 20).
 
-**Grade** (:func:`grade`): copies the student's folder to a temporary folder, puts the instructor's
-``tests/``, ``conftest.py`` and ``pyproject.toml`` in it (hidden tests included), runs the exercise tests
-there with pytest in a subprocess (``helpers`` imported from the copy; a time limit), and returns a score
-per exercise and a total (printed as a table; ``--json`` writes them with every test's outcome).
+**Grade** (:func:`grade`, :mod:`helpers.homework.grade`): splices the code between each pair of marker
+lines of the submission into the pristine release (:mod:`~helpers.homework.splice`; nothing else of the
+submission is used), then runs the exercise tests twice in a sandbox (:mod:`~helpers.homework.sandbox`,
+:mod:`~helpers.homework._runner`): the visible tests, whose messages are shown, and the hidden tests, of
+which only the outcome word is kept. Each test runs in its own forked process with limits and a time
+limit; the first test of each exercise also runs as a control that must fail. Returns a score per exercise,
+the errors, the tamper flags and the sandbox used (``--json`` writes them all). ``grade-all``
+(:mod:`~helpers.homework.classroom`) grades a class; ``gradescope`` (:mod:`~helpers.homework.gradescope`)
+writes a Gradescope autograder.
 '''
 
 from .grade import Grade, grade

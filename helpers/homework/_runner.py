@@ -65,6 +65,20 @@ def _exercise(item):
     return str(marker.args[0]) if marker.args else ""
 
 
+def _add_control_failure(item) -> None:
+    """Make ``item`` fail right after its test function returns (see :meth:`Runner.run_forked`)."""
+    import functools
+
+    original = item.obj
+
+    @functools.wraps(original)
+    def test(*args, **kwargs):
+        original(*args, **kwargs)
+        raise AssertionError("control run: the grader expects this failure")
+
+    item.obj = test
+
+
 def _limit(kind, value):
     try:
         resource.setrlimit(kind, (value, value))
@@ -88,8 +102,8 @@ class Runner:
         config.addinivalue_line("markers", "exercise(name): a grading test of the homework exercise NAME")
 
     def pytest_collection_modifyitems(self, session, config, items):
-        keep = [item for item in items if _exercise(item) is not None]
-        dropped = [item for item in items if _exercise(item) is None]
+        keep = [item for item in items if _exercise(item) is not None and self.selected(item)]
+        dropped = [item for item in items if item not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -97,6 +111,17 @@ class Runner:
             path, line, _ = item.location
             _emit(self.channel, {"kind": "collected", "nodeid": item.nodeid, "exercise": _exercise(item),
                                  "path": path, "line": (line or 0) + 1})
+
+    def selected(self, item) -> bool:
+        """With ``--select-lines PATH:BEGIN:END``, only the tests defined between those lines run."""
+        if not self.options.select_lines:
+            return True
+        path, line, _ = item.location
+        for spec in self.options.select_lines:
+            where, begin, end = spec.rsplit(":", 2)
+            if where == path and int(begin) < (line or 0) + 1 < int(end):
+                return True
+        return False
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -113,8 +138,14 @@ class Runner:
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
         except (OSError, AttributeError):
             pass
+        controlled = set()
         for item in session.items:
             _emit(self.channel, {"kind": "result", "nodeid": item.nodeid, **self.run_forked(item)})
+            exercise = _exercise(item)
+            if self.options.controls and exercise not in controlled:
+                controlled.add(exercise)
+                _emit(self.channel, {"kind": "control", "nodeid": item.nodeid, "exercise": exercise,
+                                     **self.run_forked(item, control=True)})
         return True
 
     def preload(self) -> None:
@@ -141,10 +172,17 @@ class Runner:
         _emit(self.channel, {"kind": "preloaded", "seconds": round(time.monotonic() - start, 3), "failed": failed})
 
     # ----------------------------------------------------------------------------------------------
-    def run_forked(self, item) -> dict:
+    def run_forked(self, item, control: bool = False) -> dict:
+        """Run ``item`` in a child process; return its outcome. A *control* run is the same test with a
+        failure the runner adds once the test function has returned: an honest process reports it as
+        failed, so a control reported as passed shows that the test's process forged its reports."""
         options = self.options
         read_end, write_end = os.pipe()
         space = _address_space()
+        self.counter = getattr(self, "counter", 0) + 1
+        private = os.path.join(self.tmp_root, f"test-{self.counter}")
+        os.makedirs(private, mode=0o1777, exist_ok=True)
+        os.chmod(private, 0o1777)
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -152,7 +190,14 @@ class Runner:
                 os.close(read_end)
                 os.close(self.channel.fileno())
                 os.setsid()
+                for key in ("TMPDIR", "HOME", "MPLCONFIGDIR"):
+                    os.environ[key] = private
+                import tempfile
+
+                tempfile.tempdir = private
                 self.enter_limits(space)
+                if control:
+                    _add_control_failure(item)
                 reports = self.run_here(item)
                 payload = json.dumps({"reports": reports}).encode()
                 with os.fdopen(write_end, "wb") as out:
@@ -188,6 +233,9 @@ class Runner:
         self.kill_everything_but_me(pid)
         if status is None:
             _, status = os.waitpid(pid, 0)
+        import shutil
+
+        shutil.rmtree(private, ignore_errors=True)  # no test sees what another left behind
         seconds = round(time.monotonic() - start, 3)
         if timed_out:
             return {"outcome": "timeout", "seconds": seconds,
@@ -231,11 +279,14 @@ class Runner:
     @staticmethod
     def decide(data: bytes, status: int, seconds: float) -> dict:
         code = os.waitstatus_to_exitcode(status)
-        ended = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        try:
+            ended = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        except ValueError:
+            ended = f"signal {-code}"
         try:
             reports = json.loads(data.decode())["reports"]
-            phases = {r["when"]: r for r in reports}
-        except (ValueError, KeyError, TypeError, AttributeError):
+            phases = {str(r["when"]): r for r in reports if isinstance(r, dict)}
+        except Exception:  # noqa: BLE001 - whatever the child wrote: not a report
             return {"outcome": "error", "seconds": seconds,
                     "message": f"the test's process ended ({ended}) before the test reported"}
         for when in ("setup", "call", "teardown"):
@@ -264,8 +315,12 @@ def main(argv=None) -> int:
     parser.add_argument("--drop-to", type=int, default=None)
     parser.add_argument("--own-pid-namespace", action="store_true")
     parser.add_argument("--preload", action="append", default=[], help="a package to import before the tests")
+    parser.add_argument("--controls", action="store_true", help="run a control twin of each exercise's first test")
+    parser.add_argument("--select-lines", action="append", default=[], help="PATH:BEGIN:END, tests defined there")
     parser.add_argument("tests", nargs="+")
     options = parser.parse_args(argv)
+    import tempfile
+
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # pytest's own output, and anything else, goes to stderr
     # The copy under test, and nothing else, provides `helpers`: no editable install of the instructor's
@@ -287,7 +342,10 @@ def main(argv=None) -> int:
     arguments = [*options.tests, "-c", config, "--rootdir",
                  options.workspace, "-o", "addopts=", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:unraisableexception", "-p", "no:threadexception",
                  "-m", "exercise", "-q", "--no-header", "--continue-on-collection-errors"]
-    code = pytest.main(arguments, plugins=[Runner(channel, options)])
+    runner = Runner(channel, options)
+    runner.tmp_root = tempfile.mkdtemp(prefix="homework-tests-")
+    os.chmod(runner.tmp_root, 0o755)
+    code = pytest.main(arguments, plugins=[runner])
     _emit(channel, {"kind": "done", "code": int(code)})
     return 0
 

@@ -71,9 +71,19 @@ def submissions_in(folder: Path) -> dict[str, Path]:
 def fingerprint(path: Path) -> str:
     """SHA-256 over the names and bytes of the files of a folder (or of one file)."""
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode() + b"\0")
+    if path.is_file():
+        files = [(os.fsencode(path.name), path)]
+    else:
+        files = []
+        for folder, subfolders, names in os.walk(path, followlinks=False):
+            subfolders.sort()
+            for name in names:
+                file = Path(folder) / name
+                if file.is_file() and not file.is_symlink():
+                    files.append((os.fsencode(file.relative_to(path)), file))  # any name, UTF-8 or not
+        files.sort()
+    for name, file in files:
+        digest.update(name + b"\0")
         with open(file, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -107,7 +117,10 @@ def grade_all(submissions: Path | str, out: Path | str, *, tests_from: Path | st
         todo, reused = [], 0
         for student, path in found.items():
             record = students_dir / f"{student}.json"
-            print_ = fingerprint(path)
+            try:
+                print_ = fingerprint(path)
+            except OSError as error:
+                print_ = f"unreadable: {error}"
             if not regrade and record.is_file():
                 try:
                     old = json.loads(record.read_text(encoding="utf-8"))

@@ -3,14 +3,17 @@
 The steps (see the README's "Homework" section for the threat model):
 
 1. :func:`prepare_template` writes the pristine release of the instructor's repository once, with the
-   instructor's tests (hidden tests included).
+   instructor's tests (hidden tests included) and, apart, the students' visible tests.
 2. :func:`helpers.homework.splice.splice` copies the template and puts the code between each pair of
    ``# YOUR CODE HERE`` / ``# END OF YOUR CODE`` lines of the submission in its place. Nothing else of the
    submission is used.
-3. :func:`helpers.homework.sandbox.run_sandboxed` runs the exercise tests of that copy, each in its own
-   process, inside the strongest sandbox the machine offers.
-4. Each exercise earns ``points * passed / tests``. Hidden tests are reported by name, outcome and
-   exception type only; a line of a hidden test is removed from every message that reaches the grade.
+3. :func:`helpers.homework.sandbox.run_sandboxed` runs the tests, each in its own process, inside the
+   strongest sandbox the machine offers, twice: the visible tests alone (their messages are shown), then
+   the hidden tests (only their outcome word is kept: no message, exception type or time, and the run
+   whose messages are shown has no hidden test to read). The first test of each exercise also runs as a
+   control that must fail; a control reported as passed proves the report was forged, and the exercise
+   scores 0.
+4. Each exercise earns ``points * passed / tests``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .markers import TESTS_DIR, MarkerError, repository_files, scan
 from .release import MANIFEST, release
 from .sandbox import RunResult, run_sandboxed
 
+VISIBLE_TESTS = ".visible-tests"  # in a template: the release's tests/, for the run whose messages are shown
 HIDDEN_LINE_MIN = 16  # characters without spaces: a hidden test's line this long is never shown
 SUBMISSION_LIMITS = {"files": 5000, "bytes": 200 * 2**20}
 
@@ -97,6 +101,11 @@ class Template:
     hidden: dict[str, list[tuple[int, int]]]  # test file -> line ranges of its hidden tests
     hidden_text: set[str]  # whitespace-free lines of the hidden tests, never shown
 
+    @property
+    def visible_tests(self) -> Path:
+        """The test files as the students have them (hidden tests removed)."""
+        return self.path / VISIBLE_TESTS
+
 
 def _squash(line: str) -> str:
     return "".join(line.split())
@@ -114,7 +123,8 @@ def prepare_template(tests_from: Path | str, target: Path | str) -> Template:
     if catalogue.exercises:
         catalogue = scan(tests_from)
         release(tests_from, target)
-        shutil.rmtree(target / TESTS_DIR, ignore_errors=True)
+        if (target / TESTS_DIR).is_dir():
+            shutil.move(target / TESTS_DIR, target / VISIBLE_TESTS)
         for name in repository_files(tests_from):
             if name.split("/")[0] in (TESTS_DIR, "conftest.py", "pyproject.toml"):
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +134,8 @@ def prepare_template(tests_from: Path | str, target: Path | str) -> Template:
         for name in repository_files(tests_from):
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(tests_from / name, target / name)
+        if not (target / VISIBLE_TESTS).is_dir() and (target / TESTS_DIR).is_dir():
+            shutil.copytree(target / TESTS_DIR, target / VISIBLE_TESTS)  # a student's copy: all are visible
         manifest = json.loads((tests_from / MANIFEST).read_text(encoding="utf-8"))
         points = {name: float(spec["points"]) for name, spec in manifest["exercises"].items()}
     else:
@@ -138,8 +150,15 @@ def prepare_template(tests_from: Path | str, target: Path | str) -> Template:
     return Template(target, points, test_files, hidden, hidden_text)
 
 
-def _is_hidden(template: Template, path: str, line: int) -> bool:
-    return any(begin < line < end for begin, end in template.hidden.get(path, []))
+def _tests_for(workspace: Path, kind: str) -> None:
+    """Leave in ``workspace`` only the tests of one run: the students' visible tests (the run whose messages
+    are shown), or the full tests with the hidden ones (the run that reports outcomes only)."""
+    visible = workspace / VISIBLE_TESTS
+    if kind == "visible" and visible.is_dir():
+        shutil.rmtree(workspace / TESTS_DIR, ignore_errors=True)
+        visible.rename(workspace / TESTS_DIR)
+    else:
+        shutil.rmtree(visible, ignore_errors=True)
 
 
 def _redact(text: str, template: Template) -> str:
@@ -152,11 +171,6 @@ def _redact(text: str, template: Template) -> str:
             line = "[a line of a hidden test was removed]"
         lines.append(line)
     return "\n".join(lines)
-
-
-def _exception_type(message: str) -> str:
-    head = message.strip().split(":")[0].split()[0] if message.strip() else ""
-    return head if head.replace(".", "").replace("_", "").isalnum() else "an error"
 
 
 def extract_submission(archive: Path, target: Path) -> None:
@@ -204,6 +218,7 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
         raise ValueError(f"{student}: give a folder or a .zip file")
     with tempfile.TemporaryDirectory(prefix="homework-grade-") as temporary:
         temporary = Path(temporary)
+        temporary.chmod(0o755)  # the tests may run as nobody: they must reach the graded copy
         if template is None:
             if tests_from is None:
                 raise ValueError("give tests_from (the instructor's repository) or a prepared template")
@@ -220,47 +235,79 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
             source = _submission_root(source)
         from .splice import splice
 
-        workspace = temporary / "copy"
-        report = splice(template.path, source, workspace)
-        if template.test_files:
-            run = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory, layer=layer)
-        else:
-            run = RunResult([], layer or "", 0, "", [f"no grading tests under {TESTS_DIR}/"])
-    errors.extend(_redact(e, template) for e in run.errors)
-    done = [r for r in run.records if r.get("kind") == "done"]
-    if done and done[-1].get("code") not in (0, 1, 5):  # 5: no tests collected, reported below
-        tail = "\n".join(run.output.strip().splitlines()[-15:])
-        errors.append(f"pytest stopped with exit code {done[-1]['code']}:\n{_redact(tail, template)}")
-    collected = [r for r in run.records if r.get("kind") == "collected"]
-    results = {r["nodeid"]: r for r in run.records if r.get("kind") == "result"}
-    broken = [r for r in run.records if r.get("kind") == "collect-error"]
+        runs = {}
+        for kind in ("visible", "hidden"):
+            if kind == "hidden" and not template.hidden:
+                continue
+            workspace = temporary / kind
+            report = splice(template.path, source, workspace)  # the same splice both times
+            _tests_for(workspace, kind)
+            selection = [] if kind == "visible" else [f"--select-lines={path}:{begin}:{end}"
+                                                      for path, ranges in template.hidden.items()
+                                                      for begin, end in ranges]
+            if template.test_files:
+                runs[kind] = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory,
+                                           layer=layer, extra=selection)
+            else:
+                runs[kind] = RunResult([], layer or "", 0, "", [f"no grading tests under {TESTS_DIR}/"])
+            shutil.rmtree(workspace, ignore_errors=True)
+    scores = []
+    visible, hidden_run = runs["visible"], runs.get("hidden")
+    errors.extend(_redact(e, template) for e in visible.errors)
+    if hidden_run is not None and hidden_run.errors:
+        errors.append("the run of the hidden tests stopped early; its details are not shown")
+    for run, shown in ((visible, True), (hidden_run, False)):
+        if run is None:
+            continue
+        done = [r for r in run.records if r.get("kind") == "done"]
+        if done and done[-1].get("code") not in (0, 1, 5):  # 5: no tests collected, reported below
+            tail = "\n".join(run.output.strip().splitlines()[-15:]) if shown else "(hidden)"
+            errors.append(f"pytest stopped with exit code {done[-1]['code']}:\n{_redact(tail, template)}")
+    collected = [{**r, "hidden": False} for r in visible.records if r.get("kind") == "collected"]
+    results = {r["nodeid"]: r for r in visible.records if r.get("kind") == "result"}
+    broken = [r for r in visible.records if r.get("kind") == "collect-error"]
+    controls = [r for r in visible.records if r.get("kind") == "control"]
+    if hidden_run is not None:
+        collected += [{**r, "hidden": True} for r in hidden_run.records if r.get("kind") == "collected"]
+        results.update({r["nodeid"]: {"outcome": r["outcome"]} for r in hidden_run.records
+                        if r.get("kind") == "result"})  # the outcome word only: no message, no time
+        broken += [{"nodeid": r["nodeid"], "message": "(hidden)"} for r in hidden_run.records
+                   if r.get("kind") == "collect-error"]
+        controls += [r for r in hidden_run.records if r.get("kind") == "control"]
     for record in broken:
         errors.append(f"{record['nodeid']} could not be collected: {_redact(record.get('message', ''), template)}")
-    scores = []
+    forged = {r["exercise"] for r in controls if r.get("outcome") == "passed"}
     for name, points in template.points.items():
         tests = []
         for record in collected:
             if record["exercise"] != name:
                 continue
-            hidden = _is_hidden(template, record["path"], record["line"])
+            hidden = record["hidden"]
             result = results.get(record["nodeid"])
             if result is None:
                 tests.append(TestResult(record["nodeid"], "did not run", "the run stopped before this test", hidden))
                 continue
             outcome, message = result["outcome"], result.get("message", "")
-            if hidden and outcome != "passed":
-                message = {"timeout": message}.get(outcome, f"{outcome} ({_exception_type(message)})")
+            if hidden:
+                message = "" if outcome == "passed" else outcome
             tests.append(TestResult(record["nodeid"], outcome, _redact(message, template), hidden,
-                                    float(result.get("seconds", 0.0))))
+                                    0.0 if hidden else float(result.get("seconds", 0.0))))
             if outcome == "timeout":
-                errors.append(f"{record['nodeid']}: {message}")
+                errors.append(f"{record['nodeid']}: {message}" if not hidden else
+                              f"{record['nodeid']}: stopped at the time limit per test (a hidden test)")
         for path in sorted({r["nodeid"].split("::")[0] for r in broken} & set(template.test_files)):
             tests.append(TestResult(path, "error", "this test file could not be collected"))
         passed = sum(t.outcome == "passed" for t in tests)
-        unusable = report.errors.get(name, [])
+        unusable = list(report.errors.get(name, []))
+        flags = list(report.flags.get(name, []))
+        if name in forged:
+            unusable.append("a control run of this exercise's test, which must fail, was reported as passed: "
+                            "the code tampered with the test's report")
+            flags.append("tampering proven by a control run (score 0)")
         score = 0.0 if unusable or not tests else round(points * passed / len(tests), 2)
-        scores.append(ExerciseScore(name, points, score, passed, tests, list(unusable), report.flags.get(name, [])))
+        scores.append(ExerciseScore(name, points, score, passed, tests, unusable, flags))
     for name in sorted(set(template.points) - {r["exercise"] for r in collected}):
         if not broken:
             errors.append(f"exercise {name}: no grading test was collected")
+    run = visible
     return Grade(str(student), scores, errors, run.layer, time.perf_counter() - start)

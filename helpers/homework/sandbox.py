@@ -38,6 +38,7 @@ LAYERS = ("bubblewrap", "unshare", "none")
 INSIDE_WORKSPACE = "/grading/submission"
 INSIDE_RUNNER = "/grading/runner"
 NOBODY = 65534
+TMP_BYTES = 512 * 2**20  # the private /tmp of a bubblewrap run: a test filling it fails, the machine does not
 ENVIRONMENT = {"HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
                "COURSE_FAST_MODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -74,18 +75,19 @@ def bubblewrap_command(workspace: Path, runner: Path) -> list[str]:
             command += ["--symlink", os.readlink(name), name]
         elif os.path.isdir(name):
             command += ["--ro-bind", name, name]
+    # /dev, /proc and the private /tmp first: a bind below /tmp (a virtual environment there) goes on top.
+    command += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     binds = [(root, root) for root in _python_roots() if not root.startswith(("/usr/", "/etc/"))]
     binds += [(str(workspace), INSIDE_WORKSPACE), (str(runner), INSIDE_RUNNER)]
     made = set()
     for _, inside in binds:  # bwrap makes missing folders 0700: the unprivileged test could not pass them
         for parent in reversed(Path(inside).parents):
-            if str(parent) not in made and str(parent) not in ("/", "/usr", "/etc"):
+            if str(parent) not in made and str(parent) not in ("/", "/usr", "/etc", "/tmp"):
                 made.add(str(parent))
                 command += ["--perms", "0755", "--dir", str(parent)]
     for source, inside in binds:
         command += ["--ro-bind", source, inside]
-    command += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
-                "--chdir", INSIDE_WORKSPACE]
+    command += ["--chdir", INSIDE_WORKSPACE]
     for key, value in ENVIRONMENT.items():
         command += ["--setenv", key, value]
     if os.getuid() == 0:
@@ -122,19 +124,27 @@ def _unshare_prefix() -> list[str]:
 
 
 def best_layer() -> str:
+    """The strongest layer that works here, or the one named by ``HOMEWORK_SANDBOX`` (to test a weaker one)."""
+    forced = os.environ.get("HOMEWORK_SANDBOX")
+    if forced:
+        if forced not in LAYERS or not layer_works(forced):
+            raise RuntimeError(f"HOMEWORK_SANDBOX={forced!r}: use one of {', '.join(LAYERS)} that works here")
+        return forced
     return next(layer for layer in LAYERS if layer_works(layer))
 
 
 def run_sandboxed(workspace: Path | str, test_files: list[str], *, timeout: float = 60, memory: int = 2048,
-                  layer: str | None = None, stall: float | None = None, preload: tuple[str, ...] = ("helpers",)
-                  ) -> RunResult:
+                  layer: str | None = None, stall: float | None = None, preload: tuple[str, ...] = ("helpers",),
+                  total: float = 900, controls: bool = True, extra: list[str] = ()) -> RunResult:
     """Run the exercise tests in ``test_files`` (relative to ``workspace``) of the spliced copy at
     ``workspace``, each in its own process with ``timeout`` seconds of wall time and ``memory`` MiB, inside
     ``layer`` (default: the strongest that works here). The packages in ``preload`` are imported once before
     the tests fork (their module-level code only). Returns the runner's records as they arrived.
 
     The run as a whole is stopped when no record arrives for ``stall`` seconds (default: the time limit
-    per test plus two minutes): the runner itself never runs student code, so that means a broken setup.
+    per test plus two minutes; the runner itself never runs student code, so that means a broken setup)
+    or after ``total`` seconds; the tests left are then reported as not run. With ``controls``, the first
+    test of each exercise also runs as a control (see :mod:`helpers.homework._runner`).
     """
     workspace = Path(workspace).resolve()
     layer = layer or best_layer()
@@ -147,7 +157,7 @@ def run_sandboxed(workspace: Path | str, test_files: list[str], *, timeout: floa
     runner_dir = Path(tempfile.mkdtemp(prefix="homework-runner-"))
     shutil.copy2(Path(__file__).with_name("_runner.py"), runner_dir / "_runner.py")
     os.chmod(runner_dir, 0o755)
-    drop = NOBODY if os.getuid() == 0 else None
+    drop = NOBODY if os.getuid() == 0 and (layer == "bubblewrap" or _others_can_read(workspace)) else None
     own_pid = layer in ("bubblewrap", "unshare")
     if layer == "bubblewrap":
         inside_workspace, inside_runner = INSIDE_WORKSPACE, INSIDE_RUNNER
@@ -161,18 +171,22 @@ def run_sandboxed(workspace: Path | str, test_files: list[str], *, timeout: floa
         env.update(HOME=str(tmp), TMPDIR=str(tmp), MPLCONFIGDIR=str(tmp))
     command = [*prefix, sys.executable, "-I", "-B", f"{inside_runner}/_runner.py", "--workspace", inside_workspace,
                "--timeout", str(timeout), "--memory", str(memory), *(["--drop-to", str(drop)] if drop else []),
-               *(["--own-pid-namespace"] if own_pid else []), *[f"--preload={p}" for p in preload], *test_files]
+               *(["--own-pid-namespace"] if own_pid else []), *[f"--preload={p}" for p in preload],
+               *(["--controls"] if controls else []), *extra, *test_files]
     _readable(workspace)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                env=env, cwd=cwd, start_new_session=True)
     records, errors, buffer, output = [], [], b"", b""
-    last = time.monotonic()
+    last = started = time.monotonic()
     try:
         streams = {process.stdout.fileno(): "out", process.stderr.fileno(): "err"}
         while streams:
             ready, _, _ = select.select(list(streams), [], [], 5)
             if not ready and time.monotonic() - last > stall:
                 errors.append(f"the grading run stopped: no test finished within {stall:g} s")
+                break
+            if time.monotonic() - started > total:
+                errors.append(f"the grading run stopped after {total:g} s (the time limit per submission)")
                 break
             for fd in ready:
                 chunk = os.read(fd, 65536)
@@ -205,6 +219,21 @@ def run_sandboxed(workspace: Path | str, test_files: list[str], *, timeout: floa
                   "import time)" if code == 70 else f"the grading run ended with exit code {code}")
         errors.append(f"{reason}; its last output:\n{text[-3000:]}")
     return RunResult(records, layer, code, text, errors)
+
+
+def _others_can_read(workspace: Path) -> bool:
+    """Whether a process of another user could import Python and the graded copy here: every folder on the
+    way to them must let others pass (a Python under /root, mode 0700, does not). Inside bubblewrap the
+    grader makes those folders itself; elsewhere, when this is False, the tests keep the grader's user."""
+    for target in [*_python_roots(), str(workspace)]:
+        path = Path(target)
+        for folder in [path, *path.parents]:
+            try:
+                if not folder.stat().st_mode & 0o001:
+                    return False
+            except OSError:
+                return False
+    return True
 
 
 def _readable(folder: Path) -> None:

@@ -116,7 +116,11 @@ def _cells(text: str, where: str) -> list[tuple[int, list[str]]]:
     for index, cell in enumerate(cells):
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else str(source)
+            if isinstance(source, list) and all(isinstance(part, str) for part in source):
+                source = "".join(source)
+            elif not isinstance(source, str):
+                raise SpliceError(f"{where}, cell {index + 1}: the cell's source is not text; save the notebook "
+                                  "with Jupyter")
             found.append((index, source.splitlines()))
     return found
 
@@ -143,15 +147,30 @@ def blocks_of_file(path: Path, relative: str, problems: dict[str, str]) -> dict[
     return {(b.exercise, b.occurrence): b for b in blocks}
 
 
+def _no_link_on_the_way(student: Path, path: Path) -> bool:
+    """True if neither ``path`` nor a folder between ``student`` and it is a symbolic link."""
+    relative = path.relative_to(student)
+    current = student
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
+
+
 def locate(student: Path, relative: str) -> Path | None:
     """The student's version of ``relative``: at the same place, or else the only file of that name anywhere
-    in the submission (for uploads that flatten folders). Never follows a link out of the submission."""
+    in the submission (for uploads that flatten folders). Never follows a link, to a file or a folder."""
     candidate = student / relative
-    if candidate.is_file() and not candidate.is_symlink():
+    if candidate.is_file() and _no_link_on_the_way(student, candidate):
         return candidate
-    name = Path(relative).name
-    found = [p for p in student.rglob(name) if p.is_file() and not p.is_symlink()
-             and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(student).parts)]
+    name, found = Path(relative).name, []
+    for folder, subfolders, files in os.walk(student, followlinks=False):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d != "__pycache__"]
+        if name in files:
+            path = Path(folder) / name
+            if path.is_file() and not path.is_symlink():
+                found.append(path)
     return found[0] if len(found) == 1 else None
 
 
@@ -355,6 +374,8 @@ def splice(template: Path | str, student: Path | str, target: Path | str) -> Spl
                 theirs = blocks_of_file(found, relative, broken)
             except SpliceError as error:
                 problem = str(error)
+            except (ValueError, TypeError, AttributeError, RecursionError, MemoryError, OSError) as error:
+                problem = f"{relative}: cannot be read ({type(error).__name__}); submit the course's file"
         if relative.endswith(".ipynb"):
             notebook = json.loads(text)
             for index, cell in enumerate(notebook["cells"]):
