@@ -196,7 +196,8 @@ def attack(model, x, y, **kwargs):
 def report(**changes) -> robustness.RobustnessReport:
     spec = robustness.AttackSpec("FGSM", None, iterative=False)
     return dataclasses.replace(robustness.RobustnessReport((0.1,), [spec], clean={"m": 0.9},
-                                                           accuracy={"m": {"FGSM": {0.1: 0.5}}}, flags={"m": []}),
+                                                           accuracy={"m": {"FGSM": {0.1: 0.5}}}, flags={"m": []},
+                                                           worst={"m": {0.1: 0.5}}),
                                **changes)
 
 
@@ -824,7 +825,11 @@ ROWS = [
     row(robustness.AttackSpec, lambda: {"name": "FGSM", "run": PGD},
         bad("empty", "name", "", "name must be a non-empty"),
         bad("type", "run", 3, "run must be a function", TypeError),
-        bad("type", "white_box", "yes", "white_box and iterative must be bools", TypeError)),
+        bad("type", "white_box", "yes", "white_box, iterative and reference must be bools", TypeError),
+        bad("type", "reference", 1, "white_box, iterative and reference must be bools", TypeError)),
+    row(robustness.autoattack_spec, dict,
+        bad("value", "version", "plus", "version must be one of"), bad("range", "seed", -1, "seed must be"),
+        bad("range", "batch_size", 0, "batch_size must be")),
     row(robustness.pgd_with_restarts,
         lambda: {"model": net(), "x": X(), "y": Y(), "eps": 0.1, "steps": 1, "restarts": 2, "seed": 0},
         bad("range", "restarts", 0, "restarts must be"), bad("pair", "y", ONE, r"y must have shape \(2,\)"),
@@ -852,7 +857,8 @@ ROWS = [
         bad("range", "eps_list", (2.0,), r"every eps must be in \(0, 1\]")),
     method(robustness.RobustnessReport, "table", lambda a: a.pop("_report"), lambda: {"_report": report()},
         bad("value", "_report", report(flags={}), "the report is incomplete for model 'm'"),
-        bad("value", "_report", report(accuracy={"m": {}}), "the report is incomplete")),
+        bad("value", "_report", report(accuracy={"m": {}}), "the report is incomplete"),
+        bad("value", "_report", report(worst={}), "the report is incomplete")),
     row(robustness.robustness_report,
         lambda: {"models": {"m": net()}, "data": (X(), Y()), "attacks": [robustness.fgsm_spec()], "eps_list": (0.1,),
                  "progress": False},

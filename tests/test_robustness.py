@@ -5,7 +5,9 @@ from torch import nn
 from helpers.attacks import pgd
 from helpers.digits import DigitsMLP, load_digits
 from helpers.robustness import (
+    REFERENCE_GAP,
     AttackSpec,
+    autoattack_spec,
     default_attacks,
     fgsm_spec,
     masking_flags,
@@ -160,12 +162,14 @@ def test_the_report_table_has_a_row_per_model_and_accuracy_never_exceeds_clean(d
                                progress=False)
     text = str(report)
     lines = text.splitlines()
-    assert lines[0].split() == ["clean", "|", "FGSM", "|", "PGD-5", "|", "transfer", "|"]
-    assert lines[1].split() == ["model"] + ["|", "0.1", "0.3"] * 3 + ["|", "masking", "check"]
+    assert lines[0].split() == ["clean", "|", "FGSM", "|", "PGD-5", "|", "transfer", "|", "worst", "case", "|"]
+    assert lines[1].split() == ["model"] + ["|", "0.1", "0.3"] * 4 + ["|", "masking", "check"]
     assert lines[2].startswith("plain") and lines[2].endswith("| ok") and len(lines) == 3
     assert set(report.accuracy["plain"]) == {"FGSM", "PGD-5", "transfer"}
     for row in report.accuracy["plain"].values():
         assert set(row) == {0.1, 0.3} and all(0 <= v <= report.clean["plain"] for v in row.values())
+    for eps in (0.1, 0.3):
+        assert report.worst["plain"][eps] <= min(row[eps] for row in report.accuracy["plain"].values())
     assert report.accuracy["plain"]["PGD-5"][0.3] < 0.2 < report.clean["plain"]
 
 
@@ -186,3 +190,64 @@ def test_report_arguments_are_checked(kwargs, words):
     arguments = {"attacks": [fgsm_spec()]} | kwargs
     with pytest.raises(ValueError, match=words):
         robustness_report({"toy": model}, data, progress=False, **arguments)
+
+
+# ---------------------------------------------------------------------------------------------------
+# AutoAttack (the authors' pyautoattack) and the worst case per image
+
+
+def test_autoattack_stays_in_the_ball_and_finds_at_least_what_a_weak_pgd_finds():
+    model, (x, y) = toy_model(3), toy_data(24, seed=3)
+    y = model(x).argmax(1)  # every image right when clean
+    eps = 0.05
+    x_adv = autoattack_spec("fast", seed=0).run(model, x, y, eps=eps)
+    assert x_adv.shape == x.shape and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (x_adv - x).abs().max() <= eps + 1e-6
+    fooled = (model(x_adv).argmax(1) != y).float().mean().item()
+    weak = pgd(model, x, y, eps=eps, alpha=eps / 4, steps=4)
+    assert fooled > 0 and fooled >= (model(weak).argmax(1) != y).float().mean().item()
+    again = autoattack_spec("fast", seed=0).run(model, x, y, eps=eps)
+    assert torch.equal(again, x_adv), "seeded: the same examples twice"
+
+
+class Replace(nn.Module):
+    """A nearest-template classifier: the logits are minus the distances to five fixed templates."""
+
+    def __init__(self):
+        super().__init__()
+        self.templates = torch.stack([torch.full((1, 6, 6), v) for v in (0.1, 0.3, 0.5, 0.7, 0.9)])
+
+    def forward(self, x):
+        return -((x[:, None] - self.templates[None]) ** 2).flatten(2).sum(2)
+
+
+def fooling(indices):
+    """An attack that moves the images at ``indices`` onto another class's template."""
+    def run(model, x, y, *, eps):
+        x_adv = x.clone()
+        for i in indices:
+            x_adv[i] = model.templates[(y[i] + 2) % 5]
+        return x_adv
+    return run
+
+
+def test_the_worst_case_counts_an_image_robust_only_if_it_survives_every_attack():
+    model = Replace()
+    y = torch.arange(10) % 5
+    x = model.templates[y].clone()
+    attacks = [AttackSpec("A", fooling([0, 1])), AttackSpec("B", fooling([1, 2, 3]))]
+    report = robustness_report({"m": model}, (x, y), attacks, eps_list=(0.1,), progress=False)
+    assert report.clean["m"] == 1.0
+    assert report.accuracy["m"]["A"][0.1] == pytest.approx(0.8) and report.accuracy["m"]["B"][0.1] == pytest.approx(0.7)
+    assert report.worst["m"][0.1] == pytest.approx(0.6), "images 0-3 fall to one attack or the other"
+    assert "worst case" in report.table() and "60.0%" in report.table()
+
+
+def test_a_large_gap_between_pgd_and_the_reference_evaluation_is_a_masking_flag():
+    attacks = [pgd_spec(10, 1), AttackSpec("AutoAttack", None, reference=True)]
+    wide = {"PGD-10": {0.2: 0.60}, "AutoAttack": {0.2: 0.30}}
+    narrow = {"PGD-10": {0.2: 0.31 + REFERENCE_GAP}, "AutoAttack": {0.2: 0.30}}
+    assert any("AutoAttack finds far more than PGD-10" in flag for flag in masking_flags(0.9, wide, attacks))
+    assert masking_flags(0.9, narrow, attacks) == []
+    # The reference is not "iterative beats single step" material, nor compared with itself.
+    assert all("AutoAttack leaves" not in s for _, s in masking_symptoms(0.9, wide, attacks))
