@@ -501,24 +501,12 @@ def walk():
     yield me.gi_frame.f_back
 me = walk()
 frame = next(me)
-while frame is not None:
-    found = frame.f_globals.get("TestReport")
-    if found is not None and frame.f_globals.get("call_and_report") is not None:
-        break
-    frame = frame.f_back
-maker = found.from_item_and_call
-def forged(item, call):
-    report = maker(item, call)
-    report.outcome = "passed"
-    report.longrepr = None
-    return report
-found.from_item_and_call = staticmethod(forged)
-raise ValueError("not solved")"""
+control = False"""  # + FORGE_UNLESS_CONTROL, defined below: forge every report
 
 
 def test_a_report_forged_from_inside_the_test_is_caught_by_the_control_runs(course, student):
-    write_region(student, "double", FRAME_FORGERY)
-    write_region(student, "half", FRAME_FORGERY)
+    write_region(student, "double", FRAME_FORGERY + FORGE_UNLESS_CONTROL)
+    write_region(student, "half", FRAME_FORGERY + FORGE_UNLESS_CONTROL)
     result = graded(course, student)
     assert result.total == 0, result.as_json()
     for exercise in result.exercises:
@@ -632,3 +620,99 @@ def test_a_malformed_student_notebook_costs_only_its_exercise(tmp_path):
         (student / "notebooks" / "n.ipynb").write_text(broken)
         report = splice(template, student, tmp_path / f"out{len(broken)}")
         assert list(report.errors) == ["cell"] and "notebooks/n.ipynb" in report.errors["cell"][0]
+
+
+# --------------------------------------------------------------------------------------------------
+# A second hostile review, of the version with control runs
+
+# The forgery of the first review, run only when the head decides it is not a control run.
+FORGE_UNLESS_CONTROL = """
+found = None
+while frame is not None:
+    if found is None and frame.f_globals.get("TestReport") is not None and \\
+            frame.f_globals.get("call_and_report") is not None:
+        found = frame.f_globals.get("TestReport")
+    frame = frame.f_back
+if not control and found is not None:
+    maker = found.from_item_and_call
+    def forged(item, call):
+        report = maker(item, call)
+        report.outcome = "passed"
+        report.longrepr = None
+        return report
+    found.from_item_and_call = staticmethod(forged)
+raise ValueError("nothing done")"""
+CONTROL_SPOTTED_BY_THE_STACK = """
+def walk():
+    yield me.gi_frame.f_back
+me = walk()
+frame = start = next(me)
+control = False
+while frame is not None:
+    if frame.f_code.co_name == "test" and frame.f_globals.get("_add_control_failure") is not None:
+        control = True
+    frame = frame.f_back
+frame = start""" + FORGE_UNLESS_CONTROL
+CONTROL_SPOTTED_BY_THE_RUN_ORDER = """
+import sqlite3
+def walk():
+    yield me.gi_frame.f_back
+me = walk()
+frame = next(me)
+here = frame.f_code.co_name
+db = sqlite3.connect("/t" + "mp/.c" + here)
+db.execute("create table if not exists c (n integer)")
+mine = [r[0] for r in db.execute("select n from c where n < 0")]
+rows = db.execute("select count(*) from c").fetchone()[0]
+stamp = -(1 + id(db) % 1000000007) if False else None
+db.close()
+import random
+key = frame.f_globals.get("_process_key")
+if key is None:
+    key = random.random()
+    frame.f_globals["_process_key"] = key
+    db = sqlite3.connect("/t" + "mp/.c" + here)
+    db.execute("insert into c values (1)")
+    db.commit()
+    rows = db.execute("select count(*) from c").fetchone()[0]
+    frame.f_globals["_process_rank"] = rows
+    db.close()
+control = frame.f_globals["_process_rank"] == 2""" + FORGE_UNLESS_CONTROL
+
+
+@pytest.mark.parametrize("forgery", [CONTROL_SPOTTED_BY_THE_STACK, CONTROL_SPOTTED_BY_THE_RUN_ORDER],
+                         ids=["stack", "run order in a shared /tmp"])
+def test_a_forger_that_looks_for_the_control_run_in_the_first_ways_found_is_still_caught(course, student, forgery):
+    write_region(student, "double", forgery)
+    write_region(student, "half", forgery)
+    result = graded(course, student)
+    assert result.total == 0, result.as_json()
+    assert result.flagged
+
+
+def test_what_a_student_may_see_of_the_time_excludes_the_hidden_run(course, student):
+    write_region(student, "double", "return 2 * x")
+    write_region(student, "half", """
+import sys
+if "hidden" in sys._getframe(1).f_code.co_name:
+    import time
+    time.sleep(2)
+return x // 2""")
+    result = graded(course, student)
+    assert scores(result) == {"double": 2.0, "half": 1.0}
+    assert result.seconds > 4 and result.visible_seconds < result.seconds - 3, (result.seconds, result.visible_seconds)
+    from helpers.homework.gradescope import results_json
+
+    assert results_json(result)["execution_time"] == round(result.visible_seconds, 1)
+
+
+@pytest.mark.skipif(os.getuid() != 0 or _others_can_read(Path(tempfile.gettempdir())),
+                    reason="only where the tests could not run as nobody")
+@pytest.mark.parametrize("layer", ["unshare", "none"])
+def test_the_weak_layers_refuse_to_run_student_code_as_root(course, student, layer):
+    from helpers.homework.sandbox import layer_works
+
+    if not layer_works(layer):
+        pytest.skip(f"{layer} does not work here")
+    with pytest.raises(RuntimeError, match="would run student code as root"):
+        graded(course, student, layer=layer)

@@ -36,6 +36,8 @@ import signal
 import sys
 import time
 
+import pytest
+
 COLLECTING = "HOMEWORK_COLLECTING"
 GUARD_EXIT = 70
 MESSAGE_LIMIT = 2000
@@ -65,20 +67,6 @@ def _exercise(item):
     return str(marker.args[0]) if marker.args else ""
 
 
-def _add_control_failure(item) -> None:
-    """Make ``item`` fail right after its test function returns (see :meth:`Runner.run_forked`)."""
-    import functools
-
-    original = item.obj
-
-    @functools.wraps(original)
-    def test(*args, **kwargs):
-        original(*args, **kwargs)
-        raise AssertionError("control run: the grader expects this failure")
-
-    item.obj = test
-
-
 def _limit(kind, value):
     try:
         resource.setrlimit(kind, (value, value))
@@ -97,6 +85,7 @@ class Runner:
     def __init__(self, channel, options):
         self.channel = channel
         self.options = options
+        self.control = False
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "exercise(name): a grading test of the homework exercise NAME")
@@ -138,15 +127,31 @@ class Runner:
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
         except (OSError, AttributeError):
             pass
+        import secrets
+
         controlled = set()
         for item in session.items:
-            _emit(self.channel, {"kind": "result", "nodeid": item.nodeid, **self.run_forked(item)})
             exercise = _exercise(item)
+            runs = [False]
             if self.options.controls and exercise not in controlled:
                 controlled.add(exercise)
-                _emit(self.channel, {"kind": "control", "nodeid": item.nodeid, "exercise": exercise,
-                                     **self.run_forked(item, control=True)})
+                runs.insert(secrets.randbelow(2), True)  # the control comes first or second, at random
+            for control in runs:
+                result = self.run_forked(item, control=control)
+                if control:
+                    _emit(self.channel, {"kind": "control", "nodeid": item.nodeid, "exercise": exercise, **result})
+                else:
+                    _emit(self.channel, {"kind": "result", "nodeid": item.nodeid, **result})
         return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        """In a control run, the test fails once its function has returned. A wrapper hook: while the test
+        runs, no frame of the runner is on its stack."""
+        result = yield
+        if self.control:
+            raise AssertionError("assert False")
+        return result
 
     def preload(self) -> None:
         """Import every module of the ``--preload`` packages once, here, so that each test's process starts
@@ -181,8 +186,8 @@ class Runner:
         space = _address_space()
         self.counter = getattr(self, "counter", 0) + 1
         private = os.path.join(self.tmp_root, f"test-{self.counter}")
-        os.makedirs(private, mode=0o1777, exist_ok=True)
-        os.chmod(private, 0o1777)
+        os.makedirs(private, exist_ok=True)
+        os.chmod(private, 0o1777)  # inside a folder the tests cannot list or write: the test's own
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -196,8 +201,7 @@ class Runner:
 
                 tempfile.tempdir = private
                 self.enter_limits(space)
-                if control:
-                    _add_control_failure(item)
+                self.control = control
                 reports = self.run_here(item)
                 payload = json.dumps({"reports": reports}).encode()
                 with os.fdopen(write_end, "wb") as out:
@@ -314,6 +318,7 @@ def main(argv=None) -> int:
     parser.add_argument("--memory", type=int, default=2048, help="MiB of address space for a test")
     parser.add_argument("--drop-to", type=int, default=None)
     parser.add_argument("--own-pid-namespace", action="store_true")
+    parser.add_argument("--private-tmp", action="store_true", help="/tmp belongs to this sandbox alone")
     parser.add_argument("--preload", action="append", default=[], help="a package to import before the tests")
     parser.add_argument("--controls", action="store_true", help="run a control twin of each exercise's first test")
     parser.add_argument("--select-lines", action="append", default=[], help="PATH:BEGIN:END, tests defined there")
@@ -344,7 +349,9 @@ def main(argv=None) -> int:
                  "-m", "exercise", "-q", "--no-header", "--continue-on-collection-errors"]
     runner = Runner(channel, options)
     runner.tmp_root = tempfile.mkdtemp(prefix="homework-tests-")
-    os.chmod(runner.tmp_root, 0o755)
+    os.chmod(runner.tmp_root, 0o711)  # a test reaches its own folder inside, and cannot list or write the rest
+    if options.private_tmp and os.getuid() == 0:
+        os.chmod("/tmp", 0o711)  # bubblewrap's /tmp is the sandbox's own: no test writes there either
     code = pytest.main(arguments, plugins=[runner])
     _emit(channel, {"kind": "done", "code": int(code)})
     return 0

@@ -61,7 +61,8 @@ class Grade:
     exercises: list[ExerciseScore]
     errors: list[str]
     sandbox: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # all of the grading: for the instructor only (it includes the hidden run)
+    visible_seconds: float = 0.0  # the run of the visible tests: what a student may be shown
 
     @property
     def total(self) -> float:
@@ -78,6 +79,7 @@ class Grade:
     def as_json(self) -> dict:
         return {"student": self.student, "total": self.total, "max": self.max_points, "errors": self.errors,
                 "flagged": self.flagged, "sandbox": self.sandbox, "seconds": round(self.seconds, 1),
+                "visible_seconds": round(self.visible_seconds, 1),
                 "exercises": {e.name: {**asdict(e), "tests": [asdict(t) for t in e.tests]} for e in self.exercises}}
 
     def table(self) -> str:
@@ -217,8 +219,10 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
     if student.is_file() and student.suffix != ".zip":
         raise ValueError(f"{student}: give a folder or a .zip file")
     with tempfile.TemporaryDirectory(prefix="homework-grade-") as temporary:
-        temporary = Path(temporary)
-        temporary.chmod(0o755)  # the tests may run as nobody: they must reach the graded copy
+        temporary = Path(temporary)  # 0700: the template (hidden tests included) stays out of the tests' reach
+        runs_dir = temporary / "runs"
+        runs_dir.mkdir()
+        runs_dir.chmod(0o755)  # the tests may run as nobody: they must reach the graded copy, and only it
         if template is None:
             if tests_from is None:
                 raise ValueError("give tests_from (the instructor's repository) or a prepared template")
@@ -235,19 +239,21 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
             source = _submission_root(source)
         from .splice import splice
 
-        runs = {}
+        runs, shown_seconds = {}, 0.0
         for kind in ("visible", "hidden"):
             if kind == "hidden" and not template.hidden:
                 continue
-            workspace = temporary / kind
+            workspace = runs_dir / kind
             report = splice(template.path, source, workspace)  # the same splice both times
             _tests_for(workspace, kind)
             selection = [] if kind == "visible" else [f"--select-lines={path}:{begin}:{end}"
                                                       for path, ranges in template.hidden.items()
                                                       for begin, end in ranges]
             if template.test_files:
+                started = time.perf_counter()
                 runs[kind] = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory,
                                            layer=layer, extra=selection)
+                shown_seconds = time.perf_counter() - started if kind == "visible" else shown_seconds
             else:
                 runs[kind] = RunResult([], layer or "", 0, "", [f"no grading tests under {TESTS_DIR}/"])
             shutil.rmtree(workspace, ignore_errors=True)
@@ -310,4 +316,4 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
         if not broken:
             errors.append(f"exercise {name}: no grading test was collected")
     run = visible
-    return Grade(str(student), scores, errors, run.layer, time.perf_counter() - start)
+    return Grade(str(student), scores, errors, run.layer, time.perf_counter() - start, shown_seconds)

@@ -14,8 +14,8 @@ The zip holds, at its root, what Gradescope's autograder specification asks for
 
 ``results.json`` has one entry per test: ``name`` ("exercise: test"), ``score``, ``max_score`` (the
 exercise's points shared among its tests), ``status``, ``output`` (the failure message of a visible test;
-the outcome and exception type of a hidden test), ``visibility`` (``visible``, or ``after_published`` for
-hidden tests), ``tags`` (the exercise). Reasons a region could not be used go to the tests' ``output`` and
+only the outcome word of a hidden test), ``visibility`` (``visible``, or ``after_published`` for hidden
+tests), ``tags`` (the exercise). ``execution_time`` is the visible run's. Reasons a region could not be used go to the tests' ``output`` and
 the top-level ``output``; tamper flags go to ``extra_data`` (seen by the instructor only).
 
 Every path can be moved for a test run: ``AUTOGRADER_ROOT`` (default ``/autograder``) and
@@ -51,6 +51,7 @@ RUN = """\
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
+chmod -R go-rwx "$ROOT/source"  # the hidden tests: out of reach of the tests, which run as nobody
 cd "$ROOT/source/template"
 exec "$PYTHON" -m helpers.homework.gradescope run --template "$ROOT/source/template" \\
     --submission "$ROOT/submission" --results "$ROOT/results/results.json"
@@ -116,7 +117,8 @@ def results_json(result: Grade) -> dict:
         output.append("Some of your code could not be used:\n" + "\n".join(problems))
     if result.errors:
         output.append("Grading problems:\n" + "\n".join(result.errors))
-    return {"score": result.total, "execution_time": round(result.seconds, 1), "output": "\n\n".join(output),
+    # The time of the visible run only: the hidden run's time would tell students about the hidden tests.
+    return {"score": result.total, "execution_time": round(result.visible_seconds, 1), "output": "\n\n".join(output),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"sandbox": result.sandbox, "flags": {e.name: e.flags for e in result.exercises if e.flags}}}
 

@@ -91,8 +91,11 @@ def bubblewrap_command(workspace: Path, runner: Path) -> list[str]:
     for key, value in ENVIRONMENT.items():
         command += ["--setenv", key, value]
     if os.getuid() == 0:
-        command += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-                    "--cap-add", "CAP_KILL"]
+        # What the runner needs: to become nobody in each test's process (which then has no capability
+        # left), to kill what a test started, and to clean up the folders a test wrote.
+        command += ["--cap-drop", "ALL"]
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
+            command += ["--cap-add", capability]
     return command + ["--"]
 
 
@@ -154,10 +157,15 @@ def run_sandboxed(workspace: Path | str, test_files: list[str], *, timeout: floa
         raise RuntimeError(f"the sandbox layer {layer!r} does not work on this machine; try "
                            f"{best_layer()!r} (python -m helpers.homework sandbox)")
     stall = stall if stall is not None else timeout + 120
+    drop = NOBODY if os.getuid() == 0 and (layer == "bubblewrap" or _others_can_read(workspace)) else None
+    if os.getuid() == 0 and drop is None:
+        raise RuntimeError(
+            f"the {layer!r} sandbox would run student code as root on this machine (Python is installed where "
+            "other users cannot read it, so the tests cannot run as nobody): install bubblewrap, run the grader "
+            "as an ordinary user, or use a Python that others can read")
     runner_dir = Path(tempfile.mkdtemp(prefix="homework-runner-"))
     shutil.copy2(Path(__file__).with_name("_runner.py"), runner_dir / "_runner.py")
     os.chmod(runner_dir, 0o755)
-    drop = NOBODY if os.getuid() == 0 and (layer == "bubblewrap" or _others_can_read(workspace)) else None
     own_pid = layer in ("bubblewrap", "unshare")
     if layer == "bubblewrap":
         inside_workspace, inside_runner = INSIDE_WORKSPACE, INSIDE_RUNNER
@@ -167,11 +175,12 @@ def run_sandboxed(workspace: Path | str, test_files: list[str], *, timeout: floa
         prefix = _unshare_prefix() if layer == "unshare" else []
         env, cwd = {**ENVIRONMENT, "PATH": os.environ.get("PATH", ENVIRONMENT["PATH"])}, str(workspace)
         tmp = Path(tempfile.mkdtemp(prefix="homework-tmp-"))
-        os.chmod(tmp, 0o1777)
+        os.chmod(tmp, 0o711)  # each test writes only in its own folder inside
         env.update(HOME=str(tmp), TMPDIR=str(tmp), MPLCONFIGDIR=str(tmp))
     command = [*prefix, sys.executable, "-I", "-B", f"{inside_runner}/_runner.py", "--workspace", inside_workspace,
                "--timeout", str(timeout), "--memory", str(memory), *(["--drop-to", str(drop)] if drop else []),
-               *(["--own-pid-namespace"] if own_pid else []), *[f"--preload={p}" for p in preload],
+               *(["--own-pid-namespace"] if own_pid else []), *(["--private-tmp"] if layer == "bubblewrap" else []),
+               *[f"--preload={p}" for p in preload],
                *(["--controls"] if controls else []), *extra, *test_files]
     _readable(workspace)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

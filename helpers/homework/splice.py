@@ -209,7 +209,12 @@ SUSPECT_MODULES = {
     "pickle", "marshal", "types", "code", "runpy", "faulthandler", "resource", "mmap", "fcntl", "pty", "glob",
     "unittest", "traceback", "site", "sysconfig", "zipimport", "pkgutil", "weakref", "asyncio", "select",
     "http", "urllib", "requests", "helpers.homework", "_thread", "posix", "dis", "linecache", "tokenize",
+    "codecs", "sqlite3", "filecmp", "shelve", "dbm", "zipfile", "tarfile", "fileinput", "operator", "base64",
+    "zlib", "secrets", "random", "time", "_io", "_imp", "_frozen_importlib",
 }
+FRAME_ATTRIBUTES = {"gi_frame", "cr_frame", "ag_frame", "tb_frame", "f_back", "f_globals", "f_locals", "f_code",
+                    "f_builtins", "gi_code", "co_filename", "co_consts", "co_names", "co_varnames", "tb_next",
+                    "_getframe", "currentframe", "__traceback__"}
 SUSPECT_CALLS = {"eval", "exec", "compile", "__import__", "open", "globals", "locals", "vars", "breakpoint",
                  "exit", "quit", "input", "setattr", "delattr", "getattr", "memoryview", "help"}
 ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__", "__len__", "__iter__", "__next__", "__repr__", "__str__",
@@ -252,6 +257,10 @@ def tamper_findings(body: list[str], first_line: int, module_names: set[str]) ->
             note(node, f"uses the attribute {node.attr}")
         elif isinstance(node, ast.Attribute) and node.attr in ("_exit", "modules", "settrace", "setprofile"):
             note(node, f"uses .{node.attr}")
+        elif isinstance(node, ast.Attribute) and node.attr in FRAME_ATTRIBUTES:
+            note(node, f"reaches for the interpreter's frames or code (.{node.attr})")
+        elif isinstance(node, (ast.Yield, ast.YieldFrom)):
+            note(node, "yields: the function becomes a generator (and its frame is reachable)")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             note(node, f"{type(node).__name__.lower()} {', '.join(node.names)}")
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("__") \
