@@ -8,6 +8,7 @@ from torch import nn
 from helpers.attacks import fgsm, pgd
 from helpers.defenses import (
     accuracy,
+    adversarial_logit_pairing_loss,
     adversarial_training_loss,
     labelled_adversarial_examples,
     logit_pairing_loss,
@@ -15,7 +16,7 @@ from helpers.defenses import (
 )
 from helpers.digits import DigitsMLP, load_digits
 
-LOSSES = [adversarial_training_loss, logit_pairing_loss]
+LOSSES = [adversarial_training_loss, logit_pairing_loss, adversarial_logit_pairing_loss]
 ATTACK = functools.partial(pgd, eps=0.2, alpha=0.05, steps=3)  # deterministic: no random start
 
 
@@ -34,11 +35,13 @@ def tiny_batch(n: int = 6, seed: int = 0):
 def formula(loss, model, x, y, x_adv, lam):
     """The lecture's formulas, written out per example with x_adv a given constant."""
     clean = torch.stack([F.cross_entropy(model(x[i : i + 1]), y[i : i + 1]) for i in range(len(x))]).mean()
+    adversarial = torch.stack([F.cross_entropy(model(x_adv[i : i + 1]), y[i : i + 1]) for i in range(len(x))]).mean()
     if loss is adversarial_training_loss:
-        adversarial = torch.stack([F.cross_entropy(model(x_adv[i : i + 1]), y[i : i + 1]) for i in range(len(x))])
-        return clean + lam * adversarial.mean()
+        return clean + lam * adversarial
     pairs = torch.stack([((model(x[i : i + 1]) - model(x_adv[i : i + 1])) ** 2).sum() for i in range(len(x))])
-    return clean + lam * pairs.mean()
+    if loss is adversarial_logit_pairing_loss:  # Kannan et al.: a half-clean, half-adversarial batch, plus pairing
+        return (clean + adversarial) / 2 + lam * pairs.mean()
+    return clean + lam * pairs.mean()  # the lecture's form: the pairing added to the clean loss
 
 
 @pytest.mark.parametrize("loss", LOSSES)
