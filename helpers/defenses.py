@@ -119,15 +119,17 @@ def adversarial_logit_pairing_loss(model: nn.Module, x: torch.Tensor, y: torch.T
     (the mean cross-entropy over the 2N images); the second, as in :func:`logit_pairing_loss`, the squared
     Euclidean distance between the logits of each image and of its twin, averaged over the batch. ``lam``
     >= 0 (Kannan et al. used 0.5 on ImageNet). ``x_adv = attack(model, x, y)`` is forged now and treated as
-    a constant. Returns a scalar tensor with a graph to the parameters. Not an exercise: the lecture's form
-    is :func:`logit_pairing_loss`, and this one is built from the same parts.
+    a constant. Returns a scalar tensor with a graph to the parameters. Part of the ``logit-pairing-loss``
+    exercise: the same parts as :func:`logit_pairing_loss`, with the mixed batch's cross-entropy.
     """
     lam = _check_lam(lam)
+    # BEGIN SOLUTION exercise=logit-pairing-loss hint="as logit_pairing_loss, with the mean cross-entropy of the 2N images"
     x_adv = adversarial_examples(model, x, y, attack)
     logits = model(torch.cat([x, x_adv]))
     clean, adversarial = logits[: len(x)], logits[len(x):]
     mixed = F.cross_entropy(logits, torch.cat([y, y]))
     return mixed + lam * (clean - adversarial).pow(2).sum(dim=1).mean()
+    # END SOLUTION
 
 
 def labelled_adversarial_examples(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *,

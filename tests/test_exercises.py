@@ -436,6 +436,18 @@ def test_logit_pairing_pulls_both_logits_and_not_the_attack():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, wanted))
 
 
+@pytest.mark.exercise("logit-pairing-loss")
+def test_kannans_logit_pairing_adds_the_term_to_a_half_clean_half_adversarial_batch():
+    from helpers.defenses import adversarial_logit_pairing_loss
+
+    model, x, y = tiny_classifier(seed=6), images(5, seed=6, high=0.5), torch.arange(5) % 5
+    loss = plain_tensor(adversarial_logit_pairing_loss(model, x, y, attack=shifting_attack([]), lam=0.4))
+    x_adv = shifting_attack([])(model, x, y).detach()
+    mixed = (F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)) / 2
+    distance = ((model(x) - model(x_adv)) ** 2).sum(dim=1).mean()
+    assert loss.item() == pytest.approx((mixed + 0.4 * distance).item(), rel=1e-5)
+
+
 # BEGIN HIDDEN TESTS
 @pytest.mark.exercise("logit-pairing-loss")
 def test_logit_pairing_with_lambda_zero_is_the_clean_loss():
