@@ -716,3 +716,25 @@ def test_the_weak_layers_refuse_to_run_student_code_as_root(course, student, lay
         pytest.skip(f"{layer} does not work here")
     with pytest.raises(RuntimeError, match="would run student code as root"):
         graded(course, student, layer=layer)
+
+
+# --------------------------------------------------------------------------------------------------
+# Checking one exercise from a notebook (the same machinery, visible tests only)
+
+
+def test_check_exercise_says_what_is_missing_in_plain_words_and_passes_on_the_solutions(course, student, capsys):
+    from helpers.homework import check_exercise
+
+    solved = check_exercise("double", root=course[0])
+    assert solved.done and (solved.passed, solved.total) == (2, 2)
+    stub = check_exercise("double", root=student)
+    printed = capsys.readouterr().out
+    assert not stub.done and stub.passed == 0 and "Traceback" not in printed
+    assert "  not yet  double: not written yet (write this part (see the docstring))" in printed.splitlines()
+    write_region(student, "double", "return abs(2 * x)")
+    wrong = check_exercise("double", root=student, show=False)
+    assert (wrong.passed, wrong.total) == (1, 2)
+    assert any(line.startswith("  failed   double negative: ") for line in wrong.lines), wrong.lines
+    assert repr(wrong) == "double: 1 of 2 tests pass"
+    with pytest.raises(ValueError, match="unknown exercise 'triple'; the exercises are: double, half"):
+        check_exercise("triple", root=student)

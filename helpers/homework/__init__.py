@@ -10,6 +10,9 @@ Commands (run from anywhere; the repository is the checkout this package was imp
     python -m helpers.homework sandbox                           # which isolation works here
     python -m helpers.homework reference OUTDIR [--exercises A,B]  # a solved submission, to test grading
 
+and, from a notebook, ``check_exercise("NAME")`` (:mod:`helpers.homework.check`): one exercise's visible
+tests, a line per test in plain words.
+
 **Solution regions.** Two comment lines around code, each on a line of its own, indented like the code::
 
     def clip_to_unit(x):
@@ -89,9 +92,10 @@ the errors, the tamper flags and the sandbox used (``--json`` writes them all). 
 writes a Gradescope autograder.
 '''
 
+from .check import ExerciseCheck, check_exercise
 from .grade import Grade, grade
 from .markers import Catalogue, MarkerError, Region, scan
 from .release import Release, find_leaks, is_student_release, release
 
-__all__ = ["Catalogue", "Grade", "MarkerError", "Region", "Release", "find_leaks", "grade", "is_student_release",
-           "release", "scan"]
+__all__ = ["Catalogue", "ExerciseCheck", "Grade", "MarkerError", "Region", "Release", "check_exercise", "find_leaks",
+           "grade", "is_student_release", "release", "scan"]

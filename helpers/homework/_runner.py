@@ -91,7 +91,9 @@ class Runner:
         config.addinivalue_line("markers", "exercise(name): a grading test of the homework exercise NAME")
 
     def pytest_collection_modifyitems(self, session, config, items):
-        keep = [item for item in items if _exercise(item) is not None and self.selected(item)]
+        only = self.options.only_exercise
+        keep = [item for item in items if _exercise(item) is not None and self.selected(item)
+                and (only is None or _exercise(item) == only)]
         dropped = [item for item in items if item not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
@@ -322,6 +324,7 @@ def main(argv=None) -> int:
     parser.add_argument("--preload", action="append", default=[], help="a package to import before the tests")
     parser.add_argument("--controls", action="store_true", help="run a control twin of each exercise's first test")
     parser.add_argument("--select-lines", action="append", default=[], help="PATH:BEGIN:END, tests defined there")
+    parser.add_argument("--only-exercise", default=None, help="run the tests of this exercise only")
     parser.add_argument("tests", nargs="+")
     options = parser.parse_args(argv)
     import tempfile

@@ -204,13 +204,16 @@ def _submission_root(folder: Path) -> Path:
 
 
 def grade(student: Path | str, *, tests_from: Path | str | None = None, template: Template | None = None,
-          timeout: float = 60, memory: int = 2048, layer: str | None = None) -> Grade:
+          timeout: float = 60, memory: int = 2048, layer: str | None = None, only: str | None = None,
+          controls: bool = True, hidden: bool = True) -> Grade:
     """Grade the submission at ``student`` (a folder or a ``.zip``) with the exercise tests of ``tests_from``
     (the instructor's repository, hidden tests included; or a student release, to check one's own copy).
     Pass a prepared ``template`` instead to grade many submissions against one release.
 
     Each test runs in its own process with ``timeout`` seconds and ``memory`` MiB, inside the sandbox
-    ``layer`` (default: the strongest this machine offers). The student's folder is only read.
+    ``layer`` (default: the strongest this machine offers). The student's folder is only read. ``only``
+    grades one exercise (the others are left out of the result); ``controls=False`` skips the control runs
+    and ``hidden=False`` the hidden tests (for a quick check of one's own work, which grades nothing).
     """
     start = time.perf_counter()
     student = Path(student).resolve()
@@ -241,7 +244,7 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
 
         runs, shown_seconds = {}, 0.0
         for kind in ("visible", "hidden"):
-            if kind == "hidden" and not template.hidden:
+            if kind == "hidden" and (not template.hidden or not hidden):
                 continue
             workspace = runs_dir / kind
             report = splice(template.path, source, workspace)  # the same splice both times
@@ -249,10 +252,12 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
             selection = [] if kind == "visible" else [f"--select-lines={path}:{begin}:{end}"
                                                       for path, ranges in template.hidden.items()
                                                       for begin, end in ranges]
+            if only is not None:
+                selection.append(f"--only-exercise={only}")
             if template.test_files:
                 started = time.perf_counter()
                 runs[kind] = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory,
-                                           layer=layer, extra=selection)
+                                           layer=layer, extra=selection, controls=controls)
                 shown_seconds = time.perf_counter() - started if kind == "visible" else shown_seconds
             else:
                 runs[kind] = RunResult([], layer or "", 0, "", [f"no grading tests under {TESTS_DIR}/"])
@@ -284,6 +289,8 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
         errors.append(f"{record['nodeid']} could not be collected: {_redact(record.get('message', ''), template)}")
     forged = {r["exercise"] for r in controls if r.get("outcome") == "passed"}
     for name, points in template.points.items():
+        if only is not None and name != only:
+            continue
         tests = []
         for record in collected:
             if record["exercise"] != name:
@@ -312,7 +319,7 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
             flags.append("tampering proven by a control run (score 0)")
         score = 0.0 if unusable or not tests else round(points * passed / len(tests), 2)
         scores.append(ExerciseScore(name, points, score, passed, tests, unusable, flags))
-    for name in sorted(set(template.points) - {r["exercise"] for r in collected}):
+    for name in sorted(({only} if only else set(template.points)) - {r["exercise"] for r in collected}):
         if not broken:
             errors.append(f"exercise {name}: no grading test was collected")
     run = visible
