@@ -8,15 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+from .check import package_root
+from .classroom import grade_all, reference_submission
 from .grade import grade
+from .gradescope import write_autograder
 from .markers import MarkerError, scan
 from .release import release
 from .sandbox import LAYERS, best_layer, layer_works
-
-
-def package_root() -> Path:
-    """The checkout this package was imported from (the instructor's repository, or a student's copy)."""
-    return Path(__file__).resolve().parents[2]
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -80,20 +78,14 @@ def main(argv: list[str] | None = None) -> int:
                 args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
                 print(f"written to {args.json}")
         elif args.command == "grade-all":
-            from .classroom import grade_all
-
             summary = grade_all(args.submissions, args.out, tests_from=root, jobs=args.jobs, timeout=args.timeout,
                                 memory=args.memory, layer=args.sandbox, regrade=args.regrade)
             print(summary.text())
         elif args.command == "gradescope":
-            from .gradescope import write_autograder
-
             written = write_autograder(root, args.zip)
             print(f"Gradescope autograder written to {written}: upload it as the assignment's autograder "
                   "(Ubuntu base image); see the README's Homework section")
         elif args.command == "reference":
-            from .classroom import reference_submission
-
             names = args.exercises.split(",") if args.exercises else None
             print(f"solved submission written to {reference_submission(root, args.outdir, names)}")
         else:

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .classroom import reference_submission
 from .grade import grade
 from .markers import MarkerError, scan
 from .release import MANIFEST
@@ -60,6 +61,7 @@ def describe(outcome: str, message: str, exercise: str) -> tuple[str, str]:
 
 
 def package_root() -> Path:
+    """The checkout this package was imported from (the instructor's repository, or a student's copy)."""
     return Path(__file__).resolve().parents[2]
 
 
@@ -84,8 +86,6 @@ def check_exercise(name: str, *, root: Path | str | None = None, timeout: float 
     with tempfile.TemporaryDirectory(prefix="homework-check-") as folder:
         copy = root
         if solutions:  # check the solutions as a student who wrote them would hand them in
-            from .classroom import reference_submission
-
             copy = reference_submission(root, Path(folder) / "solved", [name])
         result = grade(copy, tests_from=root, only=name, controls=False, hidden=False, timeout=timeout)
     exercise = next(e for e in result.exercises if e.name == name)

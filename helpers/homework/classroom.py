@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -23,6 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+import nbformat
 
 from .grade import Template, grade, prepare_template
 from .markers import scan
@@ -178,11 +181,11 @@ def write_grade_book(out: Path, students: list[str], template: Template, *, grad
         scores = [record["exercises"].get(name, {}).get("score", 0) for name in exercises]
         rows.append([student, record["total"], record["max"], *scores, "yes" if record["flagged"] else "",
                      len(record["errors"]) + sum(bool(e["errors"]) for e in record["exercises"].values())])
-    with open(out / ".grades.csv.tmp", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "total", "max", *exercises, "flagged", "errors"])
-        writer.writerows(rows)
-    os.replace(out / ".grades.csv.tmp", out / "grades.csv")
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["student", "total", "max", *exercises, "flagged", "errors"])
+    writer.writerows(rows)
+    _write_atomically(out / "grades.csv", table.getvalue())
     totals = [r["total"] for r in records.values()]
     maximum = sum(template.points.values())
     flagged = sorted(s for s, r in records.items() if r["flagged"])
@@ -213,36 +216,35 @@ def reference_submission(root: Path | str, target: Path | str, exercises=None) -
     """Write to ``target`` what a student who solved ``exercises`` (default: all) would hand in: the
     release of ``root`` with the instructor's solution between the marker lines of those exercises. For
     testing a grader (Gradescope's "test autograder" wants one); never hand it out."""
-    import nbformat
-
     root, target = Path(root).resolve(), Path(target)
     catalogue = scan(root)
-    release(root, target)
     wanted = set(catalogue.exercises) if exercises is None else set(exercises)
     unknown = wanted - set(catalogue.exercises)
     if unknown:
         raise ValueError(f"unknown exercises {sorted(unknown)}; known: {', '.join(catalogue.exercises)}")
+    release(root, target)
     for path in sorted({r.path for r in catalogue.regions if r.kind == "SOLUTION"}):
         regions = [r for r in catalogue.regions_in(path) if r.kind == "SOLUTION"]
         if path.endswith(".ipynb"):
             notebook = nbformat.read(target / path, as_version=4)
-            for region in regions:
-                if region.exercise in wanted:
-                    cell = notebook.cells[region.cell]
-                    lines = cell.source.splitlines()
-                    before = sum(r.exercise == region.exercise and r.begin < region.begin
-                                 for r in regions if r.cell == region.cell)
-                    block = [b for b in find_blocks(lines, path) if b.exercise == region.exercise][before]
-                    lines[block.line:block.line + len(block.body)] = region.body
-                    cell.source = "\n".join(lines)
+            for index in sorted({r.cell for r in regions}):
+                cell = notebook.cells[index]
+                mine = [r for r in regions if r.cell == index]
+                cell.source = "\n".join(_fill(cell.source.splitlines(), mine, wanted, path))
             nbformat.write(notebook, target / path)
-            continue
-        lines = (target / path).read_text(encoding="utf-8").splitlines()
-        for region in sorted(regions, key=lambda r: -r.begin):  # from the bottom: the lines above stay put
-            if region.exercise not in wanted:
-                continue
-            before = sum(r.exercise == region.exercise and r.begin < region.begin for r in regions)
-            block = [b for b in find_blocks(lines, path) if b.exercise == region.exercise][before]
-            lines[block.line:block.line + len(block.body)] = region.body
-        (target / path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        else:
+            lines = _fill((target / path).read_text(encoding="utf-8").splitlines(), regions, wanted, path)
+            (target / path).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
+
+
+def _fill(lines: list[str], regions: list, wanted: set[str], where: str) -> list[str]:
+    """``lines`` (of one file, or one notebook cell) with the solution of each region of a ``wanted``
+    exercise between its marker lines; ``regions`` are the solution regions of those lines, in order."""
+    for region in sorted(regions, key=lambda r: -r.begin):  # from the bottom: the lines above stay put
+        if region.exercise in wanted:
+            occurrence = sum(r.exercise == region.exercise and r.begin < region.begin for r in regions)
+            block = next(b for b in find_blocks(lines, where)
+                         if (b.exercise, b.occurrence) == (region.exercise, occurrence))
+            lines[block.line:block.line + len(block.body)] = region.body
+    return lines

@@ -29,6 +29,7 @@ from pathlib import Path
 from .markers import TESTS_DIR, MarkerError, repository_files, scan
 from .release import MANIFEST, release
 from .sandbox import RunResult, run_sandboxed
+from .splice import splice
 
 VISIBLE_TESTS = ".visible-tests"  # in a template: the release's tests/, for the run whose messages are shown
 HIDDEN_LINE_MIN = 16  # characters without spaces: a hidden test's line this long is never shown
@@ -240,8 +241,6 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
             except (zipfile.BadZipFile, ValueError, OSError) as error:
                 errors.append(f"{student.name}: cannot read the zip ({error})")
             source = _submission_root(source)
-        from .splice import splice
-
         runs, shown_seconds = {}, 0.0
         for kind in ("visible", "hidden"):
             if kind == "hidden" and (not template.hidden or not hidden):
@@ -258,7 +257,8 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
                 started = time.perf_counter()
                 runs[kind] = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory,
                                            layer=layer, extra=selection, controls=controls)
-                shown_seconds = time.perf_counter() - started if kind == "visible" else shown_seconds
+                if kind == "visible":
+                    shown_seconds = time.perf_counter() - started
             else:
                 runs[kind] = RunResult([], layer or "", 0, "", [f"no grading tests under {TESTS_DIR}/"])
             shutil.rmtree(workspace, ignore_errors=True)
@@ -277,17 +277,17 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
     collected = [{**r, "hidden": False} for r in visible.records if r.get("kind") == "collected"]
     results = {r["nodeid"]: r for r in visible.records if r.get("kind") == "result"}
     broken = [r for r in visible.records if r.get("kind") == "collect-error"]
-    controls = [r for r in visible.records if r.get("kind") == "control"]
+    control_runs = [r for r in visible.records if r.get("kind") == "control"]
     if hidden_run is not None:
         collected += [{**r, "hidden": True} for r in hidden_run.records if r.get("kind") == "collected"]
         results.update({r["nodeid"]: {"outcome": r["outcome"]} for r in hidden_run.records
                         if r.get("kind") == "result"})  # the outcome word only: no message, no time
         broken += [{"nodeid": r["nodeid"], "message": "(hidden)"} for r in hidden_run.records
                    if r.get("kind") == "collect-error"]
-        controls += [r for r in hidden_run.records if r.get("kind") == "control"]
+        control_runs += [r for r in hidden_run.records if r.get("kind") == "control"]
     for record in broken:
         errors.append(f"{record['nodeid']} could not be collected: {_redact(record.get('message', ''), template)}")
-    forged = {r["exercise"] for r in controls if r.get("outcome") == "passed"}
+    forged = {r["exercise"] for r in control_runs if r.get("outcome") == "passed"}
     for name, points in template.points.items():
         if only is not None and name != only:
             continue
@@ -322,5 +322,4 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
     for name in sorted(({only} if only else set(template.points)) - {r["exercise"] for r in collected}):
         if not broken:
             errors.append(f"exercise {name}: no grading test was collected")
-    run = visible
-    return Grade(str(student), scores, errors, run.layer, time.perf_counter() - start, shown_seconds)
+    return Grade(str(student), scores, errors, visible.layer, time.perf_counter() - start, shown_seconds)

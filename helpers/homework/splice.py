@@ -23,6 +23,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .markers import cell_source
 from .release import END_OF_YOUR_CODE, YOUR_CODE_HERE
 
 BEGIN = re.compile(rf"^(?P<indent>[ \t]*){re.escape(YOUR_CODE_HERE)} \(exercise (?P<name>[a-z0-9][a-z0-9_.-]*)\)\s*$")
@@ -50,12 +51,11 @@ class Block:
 
 @dataclass
 class SpliceReport:
-    """What the splice took from a submission: per exercise, the reasons it could not use a region, and
+    """What the splice found in a submission: per exercise, the reasons it could not use a region, and
     the static findings that an instructor should look at (they do not change the score)."""
 
     errors: dict[str, list[str]] = field(default_factory=dict)
     flags: dict[str, list[str]] = field(default_factory=dict)
-    used: dict[str, int] = field(default_factory=dict)  # regions taken from the submission, per exercise
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,6 +125,14 @@ def _cells(text: str, where: str) -> list[tuple[int, list[str]]]:
     return found
 
 
+def _number_over_notebook(blocks: list[Block], counts: dict[str, int]) -> list[Block]:
+    """Number each block's occurrence over a whole notebook; ``counts`` carries the cells before."""
+    for block in blocks:
+        block.occurrence = counts.get(block.exercise, 0)
+        counts[block.exercise] = block.occurrence + 1
+    return blocks
+
+
 def blocks_of_file(path: Path, relative: str, problems: dict[str, str]) -> dict[tuple[str, int], Block]:
     """Every well-formed region of a submitted file, keyed by (exercise, occurrence in the file); the
     exercises whose markers do not pair up go to ``problems``."""
@@ -138,10 +146,8 @@ def blocks_of_file(path: Path, relative: str, problems: dict[str, str]) -> dict[
     if relative.endswith(".ipynb"):
         counts: dict[str, int] = {}
         for index, lines in _cells(text, relative):
-            for block in find_blocks(lines, f"{relative}, cell {index + 1}", index, problems):
-                block.occurrence = counts.get(block.exercise, 0)
-                counts[block.exercise] = block.occurrence + 1
-                blocks.append(block)
+            blocks += _number_over_notebook(find_blocks(lines, f"{relative}, cell {index + 1}", index, problems),
+                                            counts)
     else:
         blocks = find_blocks(text.splitlines(), relative, None, problems)
     return {(b.exercise, b.occurrence): b for b in blocks}
@@ -348,7 +354,6 @@ def _splice_lines(lines: list[str], template_blocks: list[Block], theirs: dict, 
             except SpliceError as error:
                 reason = str(error)
             else:
-                report.used[block.exercise] = report.used.get(block.exercise, 0) + 1
                 flags = tamper_findings(student_block.body, student_block.line + 1, aliases)
                 if flags:
                     place = relative if student_block.cell is None else f"{relative}, cell {student_block.cell + 1}"
@@ -386,18 +391,13 @@ def splice(template: Path | str, student: Path | str, target: Path | str) -> Spl
             except (ValueError, TypeError, AttributeError, RecursionError, MemoryError, OSError) as error:
                 problem = f"{relative}: cannot be read ({type(error).__name__}); submit the course's file"
         if relative.endswith(".ipynb"):
-            notebook = json.loads(text)
+            notebook, counts = json.loads(text), {}
             for index, cell in enumerate(notebook["cells"]):
-                if cell.get("cell_type") != "code":
-                    continue
-                source = cell["source"]
-                source = "".join(source) if isinstance(source, list) else source
-                if YOUR_CODE_HERE not in source:
+                source = cell_source(cell)
+                if cell.get("cell_type") != "code" or YOUR_CODE_HERE not in source:
                     continue
                 lines = source.splitlines()
-                mine = find_blocks(lines, f"{relative}, cell {index + 1}", index)
-                for block in mine:  # occurrences count over the whole notebook, as in blocks_of_file
-                    block.occurrence += sum(1 for _ in _all_blocks_before(notebook, index, block.exercise))
+                mine = _number_over_notebook(find_blocks(lines, f"{relative}, cell {index + 1}", index), counts)
                 new = _splice_lines(lines, mine, theirs, f"{relative}, cell {index + 1}", relative, report,
                                     set(), problem, broken)
                 cell["source"] = "\n".join(new)
@@ -414,20 +414,7 @@ def splice(template: Path | str, student: Path | str, target: Path | str) -> Spl
                 for name in names:
                     report.errors.setdefault(name, []).append(
                         f"{relative}, line {error.lineno}: with your code the file does not compile ({error.msg})")
-                    report.used.pop(name, None)
                 content = text
         (target / relative).unlink()
         (target / relative).write_text(content, encoding="utf-8")
     return report
-
-
-def _all_blocks_before(notebook: dict, index: int, exercise: str):
-    """The regions of ``exercise`` in the code cells before cell ``index`` (for occurrence numbers)."""
-    for position, cell in enumerate(notebook["cells"][:index]):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell["source"]
-        source = "".join(source) if isinstance(source, list) else source
-        for block in find_blocks(source.splitlines(), "", position):
-            if block.exercise == exercise:
-                yield block
