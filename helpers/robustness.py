@@ -13,7 +13,9 @@ Carlini et al. 2019 ("On evaluating adversarial robustness"):
 - accuracy rises as eps grows (a bigger ball contains the smaller one);
 - a single-step attack (FGSM) beats the iterative one (PGD starts where FGSM ends, and goes on);
 - the field's reference evaluation (AutoAttack, :func:`autoattack_spec`) finds many more adversarial
-  examples than the course's own PGD, as AutoAttack's own checks warn (Croce and Hein 2020).
+  examples than the course's own PGD (Croce and Hein 2020);
+- AutoAttack's own sanity checks fire (zero gradients; Square, a black-box attack, beating its white-box
+  attacks; a randomized or dynamic model).
 
 The report also has a *worst case* per model and eps: an image counts as robust only if it survives every
 attack (the per-example count RobustBench uses); verdicts should come from it.
@@ -24,7 +26,10 @@ Bad input raises ``ValueError`` (``TypeError`` for a wrong type) naming the para
 
 from __future__ import annotations
 
+import logging
 import math
+import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +47,7 @@ from .validation import (
 __all__ = [
     "EPS_LIST",
     "AttackSpec",
+    "AutoAttackCheck",
     "RobustnessReport",
     "autoattack_spec",
     "default_attacks",
@@ -171,6 +177,35 @@ def transfer_spec(substitute: nn.Module, steps: int = 40, name: str = "transfer"
     return AttackSpec(name, run, white_box=False, iterative=True)
 
 
+class AutoAttackCheck(UserWarning):
+    """A warning of AutoAttack's own sanity checks (zero gradients, a randomized or dynamic defense, Square
+    beating the white-box attacks: its ``flags_doc.md``), re-issued by :func:`autoattack_spec`'s run.
+    :func:`robustness_report` turns each into a masking flag of the model."""
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages of the warnings that pyautoattack logs."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _summarise_checks(messages: Sequence[str]) -> list[str]:
+    """AutoAttack's check messages, once each; the zero-gradient count (repeated per target class) at its
+    largest. The pointer to the authors' flags_doc.md is dropped."""
+    zero = [int(m.group(1)) for m in (re.search(r"there are (\d+) points with zero gradient", t, re.IGNORECASE)
+                                      for t in messages) if m]
+    others = [t.split(" See flags_doc.md")[0] for t in messages if "zero gradient" not in t.lower()]
+    summary = list(dict.fromkeys(others))
+    if zero:
+        summary.insert(0, f"{max(zero)} images with a zero gradient (gradient-based attacks are unreliable there)")
+    return summary
+
+
 AUTOATTACK_VERSIONS = {
     # RobustBench's minimum: APGD-CE, APGD-T (9 target classes), FAB-T (9), Square (5,000 queries).
     "standard": ["apgd-ce", "apgd-t", "fab-t", "square"],
@@ -187,7 +222,9 @@ def autoattack_spec(version: str = "standard", *, seed: int | None = None, batch
     minimum); ``"fast"`` runs only APGD-CE and APGD-T, with the same settings, for fast mode. Each attack
     runs on the images the earlier ones did not fool, and the image kept is the first that fools the
     model: the result is the worst case per image. ``seed`` defaults to :func:`helpers.config.seed`. The
-    model must give logits for every class. White box, iterative, and the report's reference.
+    model must give logits for every class. White box, iterative, and the report's reference. AutoAttack's
+    own sanity checks are not printed: each is issued once as an :class:`AutoAttackCheck` warning, which
+    :func:`robustness_report` lists among the model's masking flags.
     """
     if version not in AUTOATTACK_VERSIONS:
         raise ValueError(f"version must be one of {sorted(AUTOATTACK_VERSIONS)}, got {version!r}")
@@ -200,6 +237,9 @@ def autoattack_spec(version: str = "standard", *, seed: int | None = None, batch
 
         was_training = model.training
         model.eval()
+        logger, collect = logging.getLogger("auto-attack"), _Collect()
+        logger.addHandler(collect)
+        propagate, logger.propagate = logger.propagate, False
         try:
             attack = AutoAttack(model, norm="Linf", eps=float(eps), version="custom",
                                 attacks=list(AUTOATTACK_VERSIONS[version]), device=x.device,
@@ -215,6 +255,10 @@ def autoattack_spec(version: str = "standard", *, seed: int | None = None, batch
             x_adv, _ = attack.run_standard_evaluation(x.detach(), y, batch_size=batch_size)
         finally:
             model.train(was_training)
+            logger.removeHandler(collect)
+            logger.propagate = propagate
+        for message in _summarise_checks(collect.messages):
+            warnings.warn(AutoAttackCheck(f"AutoAttack's own check: {message}"), stacklevel=2)
         return x_adv.detach().clamp(0.0, 1.0)
 
     name = "AutoAttack" if version == "standard" else "AutoAttack (APGD only)"
@@ -317,7 +361,8 @@ class RobustnessReport:
     """The measurements of :func:`robustness_report`; ``str(report)`` is the table.
 
     ``clean[model]``: clean accuracy; ``accuracy[model][attack][eps]``: accuracy under attack (0..1);
-    ``flags[model]``: gradient-masking symptoms (:func:`masking_flags`), empty when none;
+    ``flags[model]``: gradient-masking symptoms (:func:`masking_flags`, then the warnings of AutoAttack's own
+    checks), empty when none;
     ``symptom[model]``: the size of the model's largest symptom (:func:`masking_symptoms`; a row is flagged
     when it exceeds the tolerance, and a negative size means every expected order holds with that much room);
     ``worst[model][eps]``: the worst case, the share of images that are classified correctly clean and under
@@ -389,7 +434,8 @@ def robustness_report(
     Accuracy counts an image as robust when the model classifies its attacked version as ``y`` (an image
     misclassified when clean counts as lost under every attack too: each attack starts from it, and
     :func:`pgd_with_restarts` keeps it). The worst case counts an image as robust only if it is robust under
-    every attack. Models are run in eval mode and restored. Returns a :class:`RobustnessReport`.
+    every attack. The warnings of AutoAttack's own checks (:class:`AutoAttackCheck`) become masking flags.
+    Models are run in eval mode and restored. Returns a :class:`RobustnessReport`.
     """
     if not isinstance(models, Mapping) or not models:
         raise TypeError(f"models must be a non-empty dict name -> model, got {type(models).__name__}")
@@ -410,18 +456,26 @@ def robustness_report(
         report.clean[model_name] = clean_correct.float().mean().item()
         report.accuracy[model_name] = {}
         survivors = {eps: clean_correct.clone() for eps in eps_list}
+        checks = []  # AutoAttack's own sanity checks that fired
         for attack in attacks:
             row = report.accuracy[model_name][attack.name] = {}
             for eps in eps_list:
                 bar.set_postfix_str(f"{model_name}, {attack.name}, eps {eps:g}")
-                x_adv = attack.run(model, x, y, eps=eps)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", AutoAttackCheck)
+                    x_adv = attack.run(model, x, y, eps=eps)
+                for warning in caught:
+                    if issubclass(warning.category, AutoAttackCheck):
+                        checks.append(f"{warning.message} (under {attack.name} at eps {eps:g})")
+                    else:
+                        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
                 robust = _correct(model, x_adv, y) & clean_correct
                 row[eps] = robust.float().mean().item()
                 survivors[eps] &= robust
                 bar.update()
         report.worst[model_name] = {eps: survivors[eps].float().mean().item() for eps in eps_list}
         symptoms = masking_symptoms(report.clean[model_name], report.accuracy[model_name], attacks)
-        report.flags[model_name] = [sentence for size, sentence in symptoms if size > tolerance]
+        report.flags[model_name] = [sentence for size, sentence in symptoms if size > tolerance] + checks
         report.symptom[model_name] = max(size for size, _ in symptoms)
     bar.close()
     return report

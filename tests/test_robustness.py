@@ -7,6 +7,7 @@ from helpers.digits import DigitsMLP, load_digits
 from helpers.robustness import (
     REFERENCE_GAP,
     AttackSpec,
+    AutoAttackCheck,
     autoattack_spec,
     default_attacks,
     fgsm_spec,
@@ -251,3 +252,20 @@ def test_a_large_gap_between_pgd_and_the_reference_evaluation_is_a_masking_flag(
     assert masking_flags(0.9, narrow, attacks) == []
     # The reference is not "iterative beats single step" material, nor compared with itself.
     assert all("AutoAttack leaves" not in s for _, s in masking_symptoms(0.9, wide, attacks))
+
+
+def test_autoattacks_own_checks_become_warnings_and_masking_flags():
+    # Rounding the input zeroes every gradient: AutoAttack's zero-gradient check fires. Its message comes
+    # back once, as an AutoAttackCheck warning, and the report lists it among the model's flags.
+    model, (x, _) = toy_model(1), toy_data(16, seed=1)
+    masked = nn.Sequential(Binarize(), model).eval()
+    y = masked(x).argmax(1)
+    with pytest.warns(AutoAttackCheck, match="zero gradient") as caught:
+        autoattack_spec("fast", seed=0).run(masked, x, y, eps=0.1)
+    assert len([w for w in caught if issubclass(w.category, AutoAttackCheck)]) == 1
+    report = robustness_report({"masked": masked, "plain": model}, (x, y), [autoattack_spec("fast", seed=0)],
+                               eps_list=(0.1,), progress=False)
+    assert any("AutoAttack's own check" in flag and "zero gradient" in flag and "eps 0.1" in flag
+               for flag in report.flags["masked"]), report.flags["masked"]
+    assert not any("own check" in flag for flag in report.flags["plain"]), report.flags["plain"]
+    assert "masked" in report.flagged()
