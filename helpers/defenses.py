@@ -10,7 +10,8 @@ its options are bound with :func:`functools.partial`::
 - :func:`adversarial_training_loss`: ``L(x, y) + lam * L(x_adv, y)`` (Goodfellow et al. 2015; with PGD,
   Madry et al. 2018);
 - :func:`logit_pairing_loss`: ``L(x, y) + lam * ||f(x) - f(x_adv)||_2^2``, the lecture's form: the pairing
-  term added to the *clean* loss;
+  term added to the *clean* loss (no cross-entropy on ``x_adv``; close in spirit to TRADES, Zhang et al.
+  2019, which pairs the clean and adversarial softmax outputs with a KL divergence);
 - :func:`adversarial_logit_pairing_loss`: Kannan, Kurakin and Goodfellow's adversarial logit pairing (ALP,
   2018) as published: the pairing term added to adversarial training's loss on a batch that mixes clean
   and adversarial images half and half, ``(L(x, y) + L(x_adv, y)) / 2 + lam * ||f(x) - f(x_adv)||_2^2``
@@ -118,8 +119,10 @@ def adversarial_logit_pairing_loss(model: nn.Module, x: torch.Tensor, y: torch.T
     The first term is adversarial training on a minibatch of clean and adversarial images in equal parts
     (the mean cross-entropy over the 2N images); the second, as in :func:`logit_pairing_loss`, the squared
     Euclidean distance between the logits of each image and of its twin, averaged over the batch. ``lam``
-    >= 0 (Kannan et al. used 0.5 on ImageNet). ``x_adv = attack(model, x, y)`` is forged now and treated as
-    a constant. Returns a scalar tensor with a graph to the parameters. Part of the ``logit-pairing-loss``
+    >= 0. Kannan et al.'s code averages the squared difference over the K classes too
+    (``tf.losses.mean_squared_error``), so their weight is K times this ``lam``: their 0.5 on ImageNet is
+    ``lam = 0.5 / 1001`` here, and ``lam = 0.05`` for the 10 digits. ``x_adv = attack(model, x, y)`` is forged
+    now and treated as a constant. Returns a scalar tensor with a graph to the parameters. Part of the ``logit-pairing-loss``
     exercise: the same parts as :func:`logit_pairing_loss`, with the mixed batch's cross-entropy.
     """
     lam = _check_lam(lam)
