@@ -25,8 +25,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config
-from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
-from .gan import _Batches, update_average
+from .checkpoint import code_fingerprint, resume_state, rng_state, save_checkpoint, set_rng_state
+from .gan import _Batches, _model_classes, update_average
 from .validation import check_choice, check_images, check_int, check_model, check_number, check_same_shape, check_tensor
 
 __all__ = [
@@ -370,7 +370,11 @@ def train_cyclegan(
 
     ``checkpoint``: a file written every ``checkpoint_every`` steps and at the end; if it exists when
     training starts, training resumes from it exactly (weights, optimisers, pools, data order, step, RNG
-    states), so a finished run returns at once. ``seed`` fixes the data order and the pools (default:
+    states), so a finished run returns at once. Unless the code has changed since it was written: the
+    checkpoint records a :func:`helpers.checkpoint.code_fingerprint` of this function, the models' classes
+    (their submodules' too) and the functions and classes the run uses (the losses, :class:`ImagePool`,
+    :func:`linear_decay`...); if a bug fixed in any of them changed its source, training prints so and
+    starts from scratch, replacing the file. ``seed`` fixes the data order and the pools (default:
     :func:`helpers.config.seed`); initialise the networks with :func:`helpers.config.seed_everything` first.
     Leaves all four networks (and the averages) in eval mode.
     """
@@ -427,7 +431,12 @@ def train_cyclegan(
                 "average_decay": float(average_decay) if averages is not None else None}
     history: dict[str, list] = {key: [] for key in HISTORY_KEYS} | {"sample_steps": [], "samples": []}
     start = 0
-    state = resume_state(checkpoint, settings)
+    # The code this run depends on (input checks aside): a checkpoint from other code is not resumed
+    code = code_fingerprint(
+        train_cyclegan, *_model_classes(G, F_, D_A, D_B, *(averages or ())), init_weights, _norm, _Batches, ImagePool,
+        linear_decay, lsgan_g_loss, lsgan_d_loss, cycle_loss, *((identity_loss,) if lambda_identity > 0 else ()),
+        *((update_average,) if averages is not None else ()), *((translate,) if sample_every is not None else ()))
+    state = resume_state(checkpoint, settings, code=code)
     if state is not None:
         for model, key in zip((*generators, *discriminators), ("G", "F", "D_A", "D_B")):
             model.load_state_dict(state[key])
@@ -507,7 +516,7 @@ def train_cyclegan(
                 "schedule_g": schedules[0].state_dict(), "schedule_d": schedules[1].state_dict(),
                 "batches_a": batches_a.state_dict(), "batches_b": batches_b.state_dict(),
                 "pool_a": pool_a.state_dict(), "pool_b": pool_b.state_dict(),
-                "step": done, "settings": settings, "rng": rng_state(), "history": history,
+                "step": done, "settings": settings, "code": code, "rng": rng_state(), "history": history,
             })
     for model in (*generators, *discriminators, *(averages or ())):
         model.eval()

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config
-from .checkpoint import resume_state, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import code_fingerprint, resume_state, rng_state, save_checkpoint, set_rng_state
 from .validation import check_images, check_int, check_model, check_number, check_probability, check_tensor
 
 __all__ = [
@@ -374,6 +374,18 @@ BASELINE = {"steps": BASELINE_STEPS, "k_d": 1, "lr_d": 1e-4, "lr_g": 8e-4, "g_lo
             "real_label": 1.0, "batch_size": 64, "average_decay": 0.995}
 
 
+def _model_classes(*models: nn.Module | None) -> list[type]:
+    """The classes of ``models`` and of all their submodules, in order of first appearance, torch's own left
+    out (they change only with torch): what :func:`helpers.checkpoint.code_fingerprint` of a run covers."""
+    classes: list[type] = []
+    for model in models:
+        for module in () if model is None else model.modules():
+            kind = type(module)
+            if kind not in classes and kind.__module__.split(".")[0] != "torch":
+                classes.append(kind)
+    return classes
+
+
 def train_gan(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -417,9 +429,15 @@ def train_gan(
 
     ``checkpoint``: a file written every ``checkpoint_every`` steps and at the end; if it exists when training
     starts, training resumes from it exactly (weights, optimisers, average, step, data order, noise and RNG
-    state), so a finished run returns at once. ``seed`` fixes the data order, the noise and the fixed sample
-    codes (default: :func:`helpers.config.seed`, so ``COURSE_SEED`` changes them); initialise the networks with :func:`helpers.config.seed_everything` first. Leaves the networks
-    (and the average) in eval mode.
+    state), so a finished run returns at once. Unless the code has changed since it was written: the
+    checkpoint records a :func:`helpers.checkpoint.code_fingerprint` of this function, the models' classes
+    (their submodules' too, e.g. :class:`VirtualBatchNorm`) and the functions the run calls (:func:`d_loss`,
+    the chosen generator loss, :func:`update_average`...); if a bug fixed in any of them changed its source,
+    training prints so and starts from scratch, replacing the file.
+
+    ``seed`` fixes the data order, the noise and the fixed sample codes (default: :func:`helpers.config.seed`,
+    so ``COURSE_SEED`` changes them); initialise the networks with :func:`helpers.config.seed_everything`
+    first. Leaves the networks (and the average) in eval mode.
     """
     check_model(generator, "generator")
     check_model(discriminator, "discriminator")
@@ -463,7 +481,12 @@ def train_gan(
                 "average_decay": float(average_decay) if average is not None else None}
     history: dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "sample_steps": [], "samples": []}
     start = 0
-    state = resume_state(checkpoint, settings)
+    # The code this run depends on (input checks aside): a checkpoint from other code is not resumed
+    code = code_fingerprint(
+        train_gan, *_model_classes(generator, discriminator, average), dcgan_init, _Batches, sample_latent, d_loss,
+        generator_loss, *((update_average, recalibrate_batchnorm) if average is not None else ()),
+        *((generate,) if sample_every is not None else ()))
+    state = resume_state(checkpoint, settings, code=code)
     if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
@@ -533,7 +556,8 @@ def train_gan(
                 "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
                 "average": None if average is None else average.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done, "settings": settings,
-                "batches": batches.state_dict(), "noise": noise.get_state(), "rng": rng_state(), "history": history,
+                "code": code, "batches": batches.state_dict(), "noise": noise.get_state(), "rng": rng_state(),
+                "history": history,
             })
     generator.eval()
     discriminator.eval()
