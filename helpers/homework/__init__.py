@@ -8,10 +8,19 @@ Commands (run from anywhere; the repository is the checkout this package was imp
     python -m helpers.homework grade-all SUBMISSIONS --out GRADES [--jobs N]
     python -m helpers.homework gradescope AUTOGRADER.zip
     python -m helpers.homework sandbox                           # which isolation works here
-    python -m helpers.homework reference OUTDIR [--exercises A,B]  # a solved submission, to test grading
+    python -m helpers.homework reference OUTDIR [--exercises A,B | --through 03]  # a solved copy, for tests
 
-and, from a notebook, ``check_exercise("NAME")`` (:mod:`helpers.homework.check`): one exercise's visible
-tests, a line per test in plain words.
+and, from a notebook, ``check_exercise("NAME")`` or ``check_exercises("A", "B")`` (:mod:`helpers.homework.check`):
+those exercises' visible tests, a line per test in plain words.
+
+**Home notebooks.** Each exercise is announced and checked in its home notebook, the first notebook that
+needs it: a markdown cell just before the first cell that calls the exercise's code says what to write,
+and the code cell after it calls ``check_exercise("NAME")``. That call is how the catalogue knows the home:
+:func:`scan` orders the exercises by home notebook and check cell (``check``, ``HOMEWORK.md`` and
+``homework.json`` list them so). Once a repository checks one exercise in a notebook, every exercise must
+be checked exactly in one notebook (an exercise that is a notebook cell, after that cell, in its notebook);
+otherwise :class:`MarkerError`. :func:`solved_through` writes the copy of a student who solved the exercises
+of notebooks 00..k, in which notebook k must run to its end; the notebook tests run each notebook so.
 
 **Solution regions.** Two comment lines around code, each on a line of its own, indented like the code::
 
@@ -92,10 +101,11 @@ the errors, the tamper flags and the sandbox used (``--json`` writes them all). 
 writes a Gradescope autograder.
 '''
 
-from .check import ExerciseCheck, check_exercise
+from .check import ExerciseCheck, check_exercise, check_exercises
+from .classroom import solved_through
 from .grade import Grade, grade
-from .markers import Catalogue, MarkerError, Region, scan
+from .markers import Catalogue, Home, MarkerError, Region, scan
 from .release import Release, find_leaks, is_student_release, release
 
-__all__ = ["Catalogue", "ExerciseCheck", "Grade", "MarkerError", "Region", "Release", "check_exercise", "find_leaks",
-           "grade", "is_student_release", "release", "scan"]
+__all__ = ["Catalogue", "ExerciseCheck", "Grade", "Home", "MarkerError", "Region", "Release", "check_exercise",
+           "check_exercises", "find_leaks", "grade", "is_student_release", "release", "scan", "solved_through"]

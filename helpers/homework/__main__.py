@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .check import package_root
-from .classroom import grade_all, reference_submission
+from .classroom import exercises_through, grade_all, reference_submission
 from .grade import grade
 from .gradescope import write_autograder
 from .markers import MarkerError, scan
@@ -48,14 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     reference_parser = commands.add_parser("reference", help="write a solved submission, to test the grader")
     reference_parser.add_argument("outdir", type=Path)
     reference_parser.add_argument("--exercises", default=None, help="comma-separated (default: all)")
+    reference_parser.add_argument("--through", default=None, metavar="NOTEBOOK",
+                                  help="the exercises of the notebooks up to this one (e.g. 03 or 03_why_linear)")
     args = parser.parse_args(argv)
     root = (args.root or package_root()).resolve()
     try:
         if args.command == "check":
             catalogue = scan(root)
+            notebook = None
             for name, exercise in catalogue.exercises.items():
+                home = catalogue.homes.get(name)
+                if home and home.notebook != notebook:
+                    notebook = home.notebook
+                    print(f"{notebook}:")
                 places = "; ".join(sorted({r.location for r in exercise.regions}))
-                print(f"{name:28s} {exercise.points:>4g} points  {len(exercise.tests):>2} tests  {places}")
+                checked = f"  (checked in cell {home.cell + 1})" if home else ""
+                points = f"{exercise.points:g} point{'' if exercise.points == 1 else 's'}"
+                tests = f"{len(exercise.tests)} test{'' if len(exercise.tests) == 1 else 's'}"
+                print(f"  {name:28s} {points:>10s}  {tests:>8s}  {places}{checked}")
             print(f"{len(catalogue.exercises)} exercises, "
                   f"{sum(e.points for e in catalogue.exercises.values()):g} points")
         elif args.command == "release":
@@ -86,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Gradescope autograder written to {written}: upload it as the assignment's autograder "
                   "(Ubuntu base image); see the README's Homework section")
         elif args.command == "reference":
-            names = args.exercises.split(",") if args.exercises else None
-            print(f"solved submission written to {reference_submission(root, args.outdir, names)}")
+            if args.through and args.exercises:
+                raise ValueError("give --exercises or --through, not both")
+            names = (exercises_through(scan(root), args.through) if args.through else
+                     args.exercises.split(",") if args.exercises else None)
+            print(f"solved submission written to {reference_submission(root, args.outdir, names)}"
+                  + (f" (exercises: {', '.join(names)})" if args.through else ""))
         else:
             best = best_layer()
             for layer in LAYERS:

@@ -93,7 +93,7 @@ class Runner:
     def pytest_collection_modifyitems(self, session, config, items):
         only = self.options.only_exercise
         keep = [item for item in items if _exercise(item) is not None and self.selected(item)
-                and (only is None or _exercise(item) == only)]
+                and (only is None or _exercise(item) in only.split(","))]
         dropped = [item for item in items if item not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
@@ -324,7 +324,7 @@ def main(argv=None) -> int:
     parser.add_argument("--preload", action="append", default=[], help="a package to import before the tests")
     parser.add_argument("--controls", action="store_true", help="run a control twin of each exercise's first test")
     parser.add_argument("--select-lines", action="append", default=[], help="PATH:BEGIN:END, tests defined there")
-    parser.add_argument("--only-exercise", default=None, help="run the tests of this exercise only")
+    parser.add_argument("--only-exercise", default=None, help="run the tests of these exercises only (comma-separated names)")
     parser.add_argument("tests", nargs="+")
     options = parser.parse_args(argv)
     import tempfile

@@ -1,4 +1,5 @@
-"""Checking one exercise from inside a notebook: ``check_exercise("fgsm-step")``.
+"""Checking exercises from inside a notebook: ``check_exercise("fgsm-step")``, or several in one run,
+``check_exercises("fgsm-step", "projection")``.
 
 It runs the exercise's visible grading tests on this copy, the way ``python -m helpers.homework grade .``
 does (the code between the marker lines, spliced into the pristine files, in the sandbox), and prints one
@@ -65,14 +66,18 @@ def package_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def check_exercise(name: str, *, root: Path | str | None = None, timeout: float = 60,
-                   show: bool = True) -> ExerciseCheck:
-    """Run the visible grading tests of exercise ``name`` on the copy at ``root`` (default: the copy this
-    package was imported from) and print a line per test. Returns an :class:`ExerciseCheck` (its ``done``
-    says whether every test passes). Raises ``ValueError`` for an unknown exercise, naming the known ones.
+def check_exercises(*names: str, root: Path | str | None = None, timeout: float = 60,
+                    show: bool = True) -> list[ExerciseCheck]:
+    """Run the visible grading tests of the exercises ``names`` on the copy at ``root`` (default: the copy
+    this package was imported from), in one run, and print a line per test. Returns an
+    :class:`ExerciseCheck` per name, in the order given. Raises ``ValueError`` for an unknown exercise,
+    naming the known ones, and ``TypeError`` for a name that is not a string.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be an exercise's name (a str, e.g. 'fgsm-step'), got {type(name).__name__}")
+    if not names:
+        raise TypeError("name at least one exercise, e.g. check_exercises(\"fgsm-step\", \"projection\")")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"an exercise's name is a str (e.g. 'fgsm-step'), got {type(name).__name__}")
     root = Path(root).resolve() if root is not None else package_root()
     try:
         solutions = scan(root, require_tests=False).exercises  # the instructor's repository has markers
@@ -81,22 +86,35 @@ def check_exercise(name: str, *, root: Path | str | None = None, timeout: float 
     manifest = root / MANIFEST
     known = list(solutions) or (list(json.loads(manifest.read_text(encoding="utf-8"))["exercises"])
                                 if manifest.is_file() else [])
-    if name not in known:
-        raise ValueError(f"unknown exercise {name!r}; the exercises are: {', '.join(known) or 'none'}")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown exercise {name!r}; the exercises are: {', '.join(known) or 'none'}")
     with tempfile.TemporaryDirectory(prefix="homework-check-") as folder:
         copy = root
         if solutions:  # check the solutions as a student who wrote them would hand them in
-            copy = reference_submission(root, Path(folder) / "solved", [name])
-        result = grade(copy, tests_from=root, only=name, controls=False, hidden=False, timeout=timeout)
-    exercise = next(e for e in result.exercises if e.name == name)
-    lines = []
-    for test in exercise.tests:
-        status, reason = describe(test.outcome, test.message, name)
-        lines.append(f"  {status:8s} {_words(test.nodeid)}" + (f": {reason}" if reason else ""))
-    lines += [f"  cannot use your code: {error}" for error in exercise.errors]
-    check = ExerciseCheck(name, exercise.passed, len(exercise.tests), lines)
-    if show:
-        verdict = "done" if check.done else "not done yet"
-        print(f"exercise {name}: {check.passed} of {check.total} tests pass ({verdict})")
-        print("\n".join(lines))
-    return check
+            copy = reference_submission(root, Path(folder) / "solved", names)
+        result = grade(copy, tests_from=root, only=names, controls=False, hidden=False, timeout=timeout)
+    checks = []
+    for name in names:
+        exercise = next(e for e in result.exercises if e.name == name)
+        lines = []
+        for test in exercise.tests:
+            status, reason = describe(test.outcome, test.message, name)
+            lines.append(f"  {status:8s} {_words(test.nodeid)}" + (f": {reason}" if reason else ""))
+        lines += [f"  cannot use your code: {error}" for error in exercise.errors]
+        check = ExerciseCheck(name, exercise.passed, len(exercise.tests), lines)
+        if show:
+            verdict = "done" if check.done else "not done yet"
+            print(f"exercise {name}: {check.passed} of {check.total} tests pass ({verdict})")
+            print("\n".join(lines))
+        checks.append(check)
+    return checks
+
+
+def check_exercise(name: str, *, root: Path | str | None = None, timeout: float = 60,
+                   show: bool = True) -> ExerciseCheck:
+    """Run the visible grading tests of exercise ``name`` (see :func:`check_exercises`) and print a line per
+    test. Returns an :class:`ExerciseCheck` (its ``done`` says whether every test passes)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an exercise's name (a str, e.g. 'fgsm-step'), got {type(name).__name__}")
+    return check_exercises(name, root=root, timeout=timeout, show=show)[0]

@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from .grade import Template, grade, prepare_template
-from .markers import scan
+from .markers import Catalogue, scan
 from .release import release
 from .splice import find_blocks
 
@@ -236,6 +236,30 @@ def reference_submission(root: Path | str, target: Path | str, exercises=None) -
             lines = _fill((target / path).read_text(encoding="utf-8").splitlines(), regions, wanted, path)
             (target / path).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
+
+
+def exercises_through(catalogue: Catalogue, notebook: str) -> list[str]:
+    """The exercises whose home notebook comes no later than ``notebook`` in the course (a notebook's path,
+    file name or stem, or its number: ``"03"``): what a student who worked through the notebooks up to it has
+    done. Raises ``ValueError`` when the repository has no homes or no such notebook."""
+    if not catalogue.homes:
+        raise ValueError("no exercise is checked in a notebook here, so exercises have no home notebook")
+    notebooks = sorted({p.relative_to(catalogue.root).as_posix()
+                        for p in (catalogue.root / "notebooks").glob("*.ipynb")} |
+                       {h.notebook for h in catalogue.homes.values()})
+    key = Path(str(notebook)).name.removesuffix(".ipynb")
+    matches = [n for n in notebooks if Path(n).stem == key or Path(n).stem.split("_")[0] == key]
+    if len(matches) != 1:
+        raise ValueError(f"no single notebook {notebook!r}; the notebooks are: "
+                         f"{', '.join(Path(n).stem for n in notebooks)}")
+    return [name for name, home in catalogue.homes.items() if home.notebook <= matches[0]]
+
+
+def solved_through(root: Path | str, target: Path | str, notebook: str) -> Path:
+    """Write to ``target`` the copy of a student who solved exactly the exercises of the notebooks up to and
+    including ``notebook`` (their home notebooks; see :func:`exercises_through`). The course promises that
+    notebook ``notebook`` runs to its end in that copy (``tests/test_homework.py`` checks that promise)."""
+    return reference_submission(root, target, exercises_through(scan(root), notebook))
 
 
 def _fill(lines: list[str], regions: list, wanted: set[str], where: str) -> list[str]:

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -205,18 +206,19 @@ def _submission_root(folder: Path) -> Path:
 
 
 def grade(student: Path | str, *, tests_from: Path | str | None = None, template: Template | None = None,
-          timeout: float = 60, memory: int = 2048, layer: str | None = None, only: str | None = None,
-          controls: bool = True, hidden: bool = True) -> Grade:
+          timeout: float = 60, memory: int = 2048, layer: str | None = None,
+          only: str | Iterable[str] | None = None, controls: bool = True, hidden: bool = True) -> Grade:
     """Grade the submission at ``student`` (a folder or a ``.zip``) with the exercise tests of ``tests_from``
     (the instructor's repository, hidden tests included; or a student release, to check one's own copy).
     Pass a prepared ``template`` instead to grade many submissions against one release.
 
     Each test runs in its own process with ``timeout`` seconds and ``memory`` MiB, inside the sandbox
     ``layer`` (default: the strongest this machine offers). The student's folder is only read. ``only``
-    grades one exercise (the others are left out of the result); ``controls=False`` skips the control runs
+    grades one exercise or a few (the others are left out of the result); ``controls=False`` skips the control runs
     and ``hidden=False`` the hidden tests (for a quick check of one's own work, which grades nothing).
     """
     start = time.perf_counter()
+    only = None if only is None else ({only} if isinstance(only, str) else set(only))
     student = Path(student).resolve()
     if not student.exists():
         raise FileNotFoundError(f"no submission at {student}")
@@ -252,7 +254,7 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
                                                       for path, ranges in template.hidden.items()
                                                       for begin, end in ranges]
             if only is not None:
-                selection.append(f"--only-exercise={only}")
+                selection.append(f"--only-exercise={','.join(sorted(only))}")
             if template.test_files:
                 started = time.perf_counter()
                 runs[kind] = run_sandboxed(workspace, template.test_files, timeout=timeout, memory=memory,
@@ -289,7 +291,7 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
         errors.append(f"{record['nodeid']} could not be collected: {_redact(record.get('message', ''), template)}")
     forged = {r["exercise"] for r in control_runs if r.get("outcome") == "passed"}
     for name, points in template.points.items():
-        if only is not None and name != only:
+        if only is not None and name not in only:
             continue
         tests = []
         for record in collected:
@@ -319,7 +321,7 @@ def grade(student: Path | str, *, tests_from: Path | str | None = None, template
             flags.append("tampering proven by a control run (score 0)")
         score = 0.0 if unusable or not tests else round(points * passed / len(tests), 2)
         scores.append(ExerciseScore(name, points, score, passed, tests, unusable, flags))
-    for name in sorted(({only} if only else set(template.points)) - {r["exercise"] for r in collected}):
+    for name in sorted((only if only else set(template.points)) - {r["exercise"] for r in collected}):
         if not broken:
             errors.append(f"exercise {name}: no grading test was collected")
     return Grade(str(student), scores, errors, visible.layer, time.perf_counter() - start, shown_seconds)

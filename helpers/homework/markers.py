@@ -94,13 +94,28 @@ class Exercise:
 
 
 @dataclass
+class Home:
+    """Where an exercise is announced and checked: the code cell of ``notebook`` (cell ``cell``, from 0) that
+    calls ``check_exercise("NAME")``. The first notebook that needs the exercise."""
+
+    notebook: str  # relative to the repository root, with "/"
+    cell: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.notebook}, cell {self.cell + 1}"
+
+
+@dataclass
 class Catalogue:
-    """Everything marked in a repository."""
+    """Everything marked in a repository. ``exercises`` is in course order: by home notebook and check cell
+    (see :func:`scan`), then the exercises without a home (a repository that checks none in its notebooks)."""
 
     root: Path
     regions: list[Region]
     exercises: dict[str, Exercise]
     tests: list[ExerciseTest]
+    homes: dict[str, Home] = field(default_factory=dict)
 
     def regions_in(self, path: str) -> list[Region]:
         return [r for r in self.regions if r.path == path]
@@ -449,6 +464,71 @@ def scan_notebook(notebook: dict, path: str) -> list[Region]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Check cells: check_exercise("NAME") / check_exercises("A", "B") in a notebook code cell
+
+CHECK_FUNCTIONS = ("check_exercise", "check_exercises")
+
+
+def scan_checks(notebook: dict, path: str) -> list[tuple[str, int]]:
+    """(exercise, cell index) of every exercise a code cell of ``notebook`` checks, in cell order."""
+    found = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        source = cell_source(cell)
+        if cell.get("cell_type") != "code" or not any(f in source for f in CHECK_FUNCTIONS):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as error:
+            raise MarkerError(f"{_where(path, error.lineno or 0, index)}: a cell that checks an exercise must be "
+                              f"plain Python ({error.msg})") from None
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if function not in CHECK_FUNCTIONS:
+                continue
+            names = [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+            if not names or len(names) != len(node.args):
+                raise MarkerError(f"{_where(path, node.lineno, index)}: name the exercises with string literals, "
+                                  f"e.g. {function}(\"fgsm-step\")")
+            found.extend((name, index) for name in names)
+    return found
+
+
+def _homes(checks: list[tuple[str, str, int]], exercises: dict[str, "Exercise"], require: bool) -> dict[str, Home]:
+    """The home of each exercise from the check cells ``(exercise, notebook, cell)``, in file order; checked."""
+    homes: dict[str, Home] = {}
+    for name, notebook, cell in checks:
+        where = _where(notebook, 1, cell)
+        if name not in exercises:
+            if require:
+                known = ", ".join(exercises) or "none"
+                raise MarkerError(f"{where}: checks exercise {name!r}, which no BEGIN SOLUTION marker defines "
+                                  f"(exercises: {known})")
+            continue
+        first = homes.setdefault(name, Home(notebook, cell))
+        if first.notebook != notebook:
+            raise MarkerError(f"{where}: exercise {name!r} is checked here and in {first.where}; check it once, in "
+                              "its home notebook (the first notebook that needs it)")
+    if not require or not checks:
+        return homes  # a repository that checks no exercise in its notebooks has no homes
+    for name, exercise in exercises.items():
+        if name not in homes:
+            raise MarkerError(f"{exercise.regions[0].where}: exercise {name!r} is not checked in any notebook; "
+                              "announce it (a markdown cell: name, points, file and function, what to write) "
+                              "just before the first cell that needs it, then add a code cell "
+                              f"check_exercise({name!r})")
+        for region in exercise.regions:
+            if region.cell is None:
+                continue
+            home = homes[name]
+            if home.notebook != region.path or home.cell < region.cell:
+                raise MarkerError(f"{home.where}: exercise {name!r} is a cell of {region.path} (cell "
+                                  f"{region.cell + 1}); check it after that cell, in the same notebook")
+    return homes
+
+
+# --------------------------------------------------------------------------------------------------
 # Grading tests: @pytest.mark.exercise("NAME")
 
 
@@ -493,6 +573,7 @@ def scan(root: Path | str, *, require_tests: bool = True) -> Catalogue:
     root = Path(root).resolve()
     regions: list[Region] = []
     tests: list[ExerciseTest] = []
+    checks: list[tuple[str, str, int]] = []
     for name in repository_files(root):
         if name.endswith(".py"):
             text = _read_utf8(root, name)
@@ -505,6 +586,7 @@ def scan(root: Path | str, *, require_tests: bool = True) -> Catalogue:
             except json.JSONDecodeError as error:
                 raise MarkerError(f"{name}: not a valid notebook ({error})") from None
             regions.extend(scan_notebook(notebook, name))
+            checks.extend((exercise, name, cell) for exercise, cell in scan_checks(notebook, name))
     exercises: dict[str, Exercise] = {}
     points_from: dict[str, Region] = {}
     for region in regions:
@@ -530,4 +612,8 @@ def scan(root: Path | str, *, require_tests: bool = True) -> Catalogue:
             if not exercise.tests:
                 raise MarkerError(f"{exercise.regions[0].where}: exercise {exercise.name!r} has no grading test; "
                                   f"mark one under {TESTS_DIR}/ with @pytest.mark.exercise({exercise.name!r})")
-    return Catalogue(root, regions, exercises, tests)
+    homes = _homes(checks, exercises, require_tests)
+    named = [name for name, _, _ in checks]  # the order in which the check cells name them
+    ordered = sorted(homes, key=lambda n: (homes[n].notebook, homes[n].cell, named.index(n)))
+    exercises = {name: exercises[name] for name in ordered + [n for n in exercises if n not in homes]}
+    return Catalogue(root, regions, exercises, tests, homes)

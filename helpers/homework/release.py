@@ -443,30 +443,51 @@ def find_leaks(catalogue: Catalogue, outdir: Path) -> list[str]:
 
 
 def _manifest(catalogue: Catalogue) -> dict:
+    """homework.json: the exercises in course order, each with its points, places, hints and home notebook."""
     return {
         "exercises": {
             name: {"points": exercise.points, "where": sorted({r.location for r in exercise.regions}),
-                   "hints": [r.hint for r in exercise.regions if r.hint]}
-            for name, exercise in sorted(catalogue.exercises.items())
+                   "hints": [r.hint for r in exercise.regions if r.hint],
+                   "notebook": catalogue.homes[name].notebook if name in catalogue.homes else None}
+            for name, exercise in catalogue.exercises.items()
         },
         "total_points": sum(e.points for e in catalogue.exercises.values()),
     }
 
 
 def _student_sheet(catalogue: Catalogue) -> str:
-    rows = [f"| `{name}` | {e.points:g} | {'; '.join(sorted({r.location for r in e.regions}))} |"
-            for name, e in sorted(catalogue.exercises.items(), key=lambda item: item[1].regions[0].path)]
+    """HOMEWORK.md: how to work, and the exercises in the order the notebooks need them."""
+    homes = catalogue.homes
+    rows = []
+    for name, e in catalogue.exercises.items():
+        places = "; ".join(sorted({r.location for r in e.regions}))
+        if homes:
+            home = homes.get(name)
+            notebook = f"`{Path(home.notebook).stem}`" if home else ""
+            rows.append(f"| {notebook} | `{name}` | {e.points:g} | {places} |")
+        else:
+            rows.append(f"| `{name}` | {e.points:g} | {places} |")
+    header = (["| notebook | exercise | points | where |", "|---|---|---|---|"] if homes else
+              ["| exercise | points | where |", "|---|---|---|"])
+    order = ([
+        "The exercises are listed in the order the notebooks need them. Work through the notebooks from 00: just",
+        "before the first cell that needs an exercise, a cell announces it (what to write, in which file and",
+        "function), and the cell after it checks your code: `check_exercise(\"NAME\")` runs that exercise's",
+        "tests and prints a line per test. A notebook runs to its end once the exercises of its row and of the",
+        "rows above are done.", ""] if homes else [])
     total = sum(e.points for e in catalogue.exercises.values())
     return "\n".join([
         "# Homework", "",
         "Each exercise below is a place in a function body (or a notebook cell) between the lines",
         "`# YOUR CODE HERE (exercise NAME)` and `# END OF YOUR CODE (exercise NAME)`, which now holds a",
         "`raise NotImplementedError` with a hint. Replace the `raise` with your code and keep the two marker",
-        "lines: the grader takes exactly what is between them, and nothing else of your copy. Check your work with",
-        "", "```bash", "python -m helpers.homework grade .", "```", "",
-        "which runs the visible tests of every exercise and prints your score (the instructor grades with more",
-        "tests). `pytest -m exercise` runs the same tests with pytest's full report.", "",
-        "| exercise | points | where |", "|---|---|---|", *rows, "", f"Total: {total:g} points.", "",
+        "lines: the grader takes exactly what is between them, and nothing else of your copy.", "",
+        *order,
+        "When you want your score, run", "", "```bash", "python -m helpers.homework grade .", "```", "",
+        "which runs the visible tests of every exercise and prints your score, the tests that fail with their",
+        "messages, and what to look at next (the instructor grades with more tests). `pytest -m exercise` runs",
+        "the same tests with pytest's full report.", "",
+        *header, *rows, "", f"Total: {total:g} points.", "",
     ])
 
 
