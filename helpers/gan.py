@@ -481,11 +481,12 @@ def train_gan(
                 "average_decay": float(average_decay) if average is not None else None}
     history: dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "sample_steps": [], "samples": []}
     start = 0
-    # The code this run depends on (input checks aside): a checkpoint from other code is not resumed
+    # The code this run depends on (input checks aside): a checkpoint from other code is not resumed. The
+    # same for every run of these settings, whether it draws samples or not (sample_every is not a setting:
+    # notebook 07 resumes notebook 05's run, which drew them).
     code = code_fingerprint(
         train_gan, *_model_classes(generator, discriminator, average), dcgan_init, _Batches, sample_latent, d_loss,
-        generator_loss, *((update_average, recalibrate_batchnorm) if average is not None else ()),
-        *((generate,) if sample_every is not None else ()))
+        generator_loss, generate, *((update_average, recalibrate_batchnorm) if average is not None else ()))
     state = resume_state(checkpoint, settings, code=code)
     if state is not None:
         generator.load_state_dict(state["generator"])

@@ -195,6 +195,20 @@ def test_a_changed_loss_retrains_the_gan_and_unchanged_code_resumes(tmp_path, ca
     assert capsys.readouterr().out.count("retraining: ") == 1
 
 
+def test_a_run_that_draws_samples_and_one_that_does_not_share_the_checkpoint(tmp_path, capsys):
+    """Notebook 07 resumes notebook 05's finished run (05 draws samples along the way, 07 does not)."""
+    data = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "gan.pt"
+    G, D = tiny_gan()
+    history = train_gan(G, D, data, checkpoint=path, sample_every=1, **GAN)
+    capsys.readouterr()
+    G2, D2 = tiny_gan(seed=1)
+    resumed = train_gan(G2, D2, data, checkpoint=path, **GAN)
+    assert "retraining" not in capsys.readouterr().out
+    assert resumed["d_loss"] == history["d_loss"] and len(resumed["samples"]) == len(history["samples"]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), G2.state_dict().values()))
+
+
 def test_the_gan_fingerprint_covers_the_layers_inside_the_models():
     assert VirtualBatchNorm in gan_module._model_classes(*tiny_gan(norm="virtual"))
     G, D = tiny_gan()
