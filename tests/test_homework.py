@@ -23,19 +23,6 @@ from helpers.homework.release import SHORTEST_LEAK, normalise
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(is_student_release(ROOT), reason="a student release: its solutions are stubs")
 
-# The exercises of each lecture notebook: in the notebook itself or in the helpers it calls. A notebook
-# listed here must stop at an exercise when its student version runs (add 05-08 when they get exercises).
-EXERCISES_BY_NOTEBOOK = {
-    "00_setup": {"image-to-tensor", "top-k"},
-    "01_attacking_a_network": {"fooling-objective", "proximity-term"},
-    "02_attack_types": {"finite-difference", "nes"},
-    "03_why_linear": {"fgsm-step", "projection", "linear-perturbation", "input-gradient"},
-    "04_defenses": {"adversarial-training-loss", "logit-pairing-loss", "pgd-examples"},
-    "05_gans": {"discriminator-cost", "generator-costs"},
-    "06_gan_tricks": {"virtual-batchnorm", "weight-average"},
-    "07_latent_space": {"slerp", "attribute-direction"},
-    "08_cyclegan": {"cycle-loss", "image-pool"},
-}
 # Exercises whose tests need another exercise solved first (a test of proximity-term computes the loss).
 BUILDS_ON = {"proximity-term": {"fooling-objective"}}
 
@@ -66,13 +53,84 @@ def text_files(folder):
 # The exercises of this repository
 
 
-def test_each_lecture_notebook_has_at_least_two_exercises(catalogue):
-    for notebook, names in EXERCISES_BY_NOTEBOOK.items():
-        assert len(names) >= 2, notebook
-        assert names <= catalogue.exercises.keys(), f"{notebook}: missing {names - catalogue.exercises.keys()}"
+def test_every_lecture_notebook_is_the_home_of_exercises_listed_in_course_order(catalogue):
+    """Each exercise is checked in one notebook, its home (the first that needs it); the catalogue lists
+    them by home. That no notebook needs a later notebook's exercise is proven by the notebook runs
+    themselves: conftest.py runs notebook k against the copy in which only the exercises of 00..k are
+    solved (test_notebooks_run_against_the_copy_solved_up_to_them)."""
+    notebooks = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("*.ipynb"))
+    homes = catalogue.homes
+    assert set(homes) == set(catalogue.exercises), "every exercise has a home"
+    assert {h.notebook for h in homes.values()} == set(notebooks), "every notebook is the home of an exercise"
+    order = [(homes[name].notebook, homes[name].cell) for name in catalogue.exercises]
+    assert order == sorted(order)
     assert any(r.cell is not None for r in catalogue.regions), "some exercises are notebook cells"
     for exercise in catalogue.exercises.values():
         assert exercise.points > 0 and exercise.tests
+
+
+def test_each_exercise_is_announced_just_before_its_check_with_name_points_and_file(catalogue):
+    """The markdown cell before the check cell (before the exercise cell, for an exercise that is a notebook
+    cell) names the exercise and its points, and links the file to edit."""
+    for name, exercise in catalogue.exercises.items():
+        home = catalogue.homes[name]
+        cells = nbformat.read(ROOT / home.notebook, as_version=4).cells
+        index = home.cell - 1
+        while cells[index].cell_type != "markdown":
+            assert any(r.cell == index for r in exercise.regions), f"{home.where}: code between announcement and check"
+            index -= 1
+        announcement = cells[index].source
+        assert f"`{name}`" in announcement and re.search(rf"\b{exercise.points:g} points?\b", announcement), \
+            f"{home.notebook}, cell {index + 1} does not announce {name} ({exercise.points:g} points)"
+        for path in {r.path for r in exercise.regions if r.cell is None}:
+            assert f"](../{path})" in announcement, f"{home.notebook}, cell {index + 1}: no link to {path}"
+
+
+def test_every_check_cell_of_the_committed_notebooks_passed(catalogue):
+    """In the instructor's repository the check cells check the solutions: each committed output says every
+    test of every exercise it names passed."""
+    for name, home in catalogue.homes.items():
+        cell = nbformat.read(ROOT / home.notebook, as_version=4).cells[home.cell]
+        printed = "".join(o.get("text", "") for o in cell.outputs)
+        match = re.search(rf"^exercise {re.escape(name)}: (\d+) of (\d+) tests pass \(done\)$", printed, re.M)
+        assert match and match[1] == match[2] != "0", f"{home.where}: {printed!r}"
+
+
+def test_notebooks_run_against_the_copy_solved_up_to_them(catalogue, monkeypatch):
+    """conftest.py's hook: while a notebook's kernel starts, PYTHONPATH leads to the copy in which exactly
+    the exercises of the notebooks up to it are solved."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    monkeypatch.delenv("HOMEWORK_PROGRESSIVE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    notebook = ROOT / "notebooks" / "01_attacking_a_network.ipynb"
+
+    class Item:
+        fspath = notebook
+
+    hook = conftest.pytest_runtest_setup(Item())  # a hook wrapper: a generator around nbval's setup
+    next(hook)
+    copy = Path(os.environ["PYTHONPATH"].split(os.pathsep)[0])
+    assert os.environ["PYTHONPATH"].split(os.pathsep)[1:] == ["/somewhere"]
+    with pytest.raises(StopIteration):
+        next(hook)
+    assert os.environ["PYTHONPATH"] == "/somewhere"
+    through = {name for name, home in catalogue.homes.items() if home.notebook <= notebook.relative_to(ROOT).as_posix()}
+    assert "fgsm-step" in through and "nes" not in through
+    solved = scan(ROOT).exercises
+    for name, exercise in solved.items():
+        for region in exercise.regions:
+            if region.cell is not None:
+                continue
+            text = (copy / region.path).read_text()
+            stub = f"raise NotImplementedError(\"exercise {name}:"
+            assert (stub in text) == (name not in through), f"{name} in {region.path}"
+    assert conftest.progressive_copy(ROOT / "tests" / "x.ipynb") is None
+    monkeypatch.setenv("HOMEWORK_PROGRESSIVE", "0")
+    assert conftest.progressive_copy(notebook) is None
 
 
 def test_marking_left_the_committed_notebooks_executed_with_their_outputs(catalogue):
@@ -200,10 +258,11 @@ def test_grading_fails_every_exercise_on_the_stubs(catalogue, released, tmp_path
     # On the solutions every exercise test passes (tests/test_grading_security.py grades them: 39 / 39).
 
 
-def run_until_first_error(notebooks: list[Path], root: Path) -> dict[str, tuple[int, str, str]]:
+def run_until_first_error(notebooks: list[Path], root: Path) -> tuple[dict, dict[str, str]]:
     """Run the code cells of each notebook in order, in one fast-mode kernel that imports ``helpers`` from
     ``root`` (the namespace is reset between notebooks), until a cell raises. Returns, per notebook stem,
-    (number of code cells run, exception name, message) of the first error, or (cells, "", "") if none."""
+    (number of code cells run, exception name, message) of the first error, or (cells, "", "") if none;
+    and, per notebook stem, what its cells that check exercises printed."""
     from jupyter_client.manager import KernelManager
 
     env = {**os.environ, "PYTHONPATH": str(root), "COURSE_FAST_MODE": "1", "MPLBACKEND": "Agg",
@@ -212,7 +271,7 @@ def run_until_first_error(notebooks: list[Path], root: Path) -> dict[str, tuple[
     manager.start_kernel(cwd=str(root / "notebooks"), env=env)
     client = manager.client()
     client.start_channels()
-    results = {}
+    results, checks = {}, {}
     try:
         client.wait_for_ready(timeout=120)
         for path in notebooks:
@@ -221,24 +280,35 @@ def run_until_first_error(notebooks: list[Path], root: Path) -> dict[str, tuple[
             cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
             results[path.stem] = (len(cells), "", "")
             for index, source in enumerate(cells):
-                reply = client.execute_interactive(source, timeout=300, output_hook=lambda message: None)
+                printed = []
+
+                def keep(message, printed=printed):
+                    if message["msg_type"] == "stream":
+                        printed.append(message["content"]["text"])
+                    elif message["msg_type"] == "error":
+                        printed.append("\n".join(message["content"]["traceback"]))
+
+                reply = client.execute_interactive(source, timeout=300, output_hook=keep)
+                if "check_exercise" in source:
+                    checks[path.stem] = checks.get(path.stem, "") + "".join(printed)
                 if reply["content"]["status"] == "error":
                     results[path.stem] = (index + 1, reply["content"]["ename"], reply["content"]["evalue"])
                     break
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    return results
+    return results, checks
 
 
 def test_student_notebooks_run_until_their_first_exercise(catalogue, released):
-    """Each released notebook with exercises (in its cells or in the helpers it calls: EXERCISES_BY_NOTEBOOK)
-    runs in fast mode, against the release's own helpers, until a cell raises the NotImplementedError of
-    an exercise; every cell before it runs without error. One kernel runs them all, one after the other."""
+    """Each released notebook runs in fast mode, against the release's own helpers, until a cell raises the
+    NotImplementedError of an exercise; every cell before it runs without error. A notebook that stops at
+    one of its own exercises has checked it just before, and the check said what is missing, in plain
+    words, without a traceback. One kernel runs them all."""
     out = released.outdir
-    with_exercises = set(EXERCISES_BY_NOTEBOOK) | {Path(r.path).stem for r in catalogue.regions if r.cell is not None}
+    with_exercises = {Path(home.notebook).stem for home in catalogue.homes.values()}
     paths = [p for p in sorted((out / "notebooks").glob("*.ipynb")) if p.stem in with_exercises]
-    results = run_until_first_error(paths, out)
+    results, checks = run_until_first_error(paths, out)
     stopped = {}
     for stem, (cells_run, name, message) in results.items():
         match = re.match(r"exercise ([\w.-]+):", message)
@@ -246,6 +316,16 @@ def test_student_notebooks_run_until_their_first_exercise(catalogue, released):
         stopped[stem] = (cells_run, match[1])
     print("student notebooks stop at (code cells run, exercise):", stopped)
     assert stopped.keys() == with_exercises, f"never reached an exercise: {with_exercises - stopped.keys()}"
+    for stem, (_, exercise) in stopped.items():
+        if Path(catalogue.homes[exercise].notebook).stem != stem:
+            continue  # stopped at an earlier notebook's exercise, before its own first check
+        if any(r.cell is not None for r in catalogue.exercises[exercise].regions):
+            continue  # stopped at the exercise's own cell, whose check comes after it
+        printed = checks.get(stem, "")
+        assert re.search(rf"^exercise {re.escape(exercise)}: 0 of \d+ tests pass \(not done yet\)$", printed, re.M), \
+            f"{stem} stopped at its exercise {exercise} without checking it first: {printed!r}"
+        assert "Traceback" not in printed and re.search(r"^  not yet  .*: not written yet \(", printed, re.M), printed
+    assert any(Path(catalogue.homes[e].notebook).stem == stem for stem, (_, e) in stopped.items())
 
 
 # --------------------------------------------------------------------------------------------------

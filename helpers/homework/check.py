@@ -91,8 +91,8 @@ def check_exercises(*names: str, root: Path | str | None = None, timeout: float 
             raise ValueError(f"unknown exercise {name!r}; the exercises are: {', '.join(known) or 'none'}")
     with tempfile.TemporaryDirectory(prefix="homework-check-") as folder:
         copy = root
-        if solutions:  # check the solutions as a student who wrote them would hand them in
-            copy = reference_submission(root, Path(folder) / "solved", names)
+        if solutions:  # check the solutions as a student who wrote them all would hand them in (the tests
+            copy = reference_submission(root, Path(folder) / "solved")  # of one may use another's code)
         result = grade(copy, tests_from=root, only=names, controls=False, hidden=False, timeout=timeout)
     checks = []
     for name in names:
