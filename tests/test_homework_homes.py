@@ -209,3 +209,16 @@ def test_check_exercises_runs_several_exercises_in_one_run_and_reports_each(tmp_
         check_exercises("half", 2, root=student)
     with pytest.raises(ValueError, match="unknown exercise 'quadruple'"):
         check_exercises("half", "quadruple", root=student)
+
+
+def test_grade_says_what_to_look_at_next_in_course_order(tmp_path, capsys):
+    root = repo(tmp_path / "course", COURSE)
+    student = solved_through(root, tmp_path / "student", "00")
+    assert main(["--root", str(root), "grade", str(student)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.rstrip().splitlines()[-1] == (
+        "next: exercise triple, the first one in course order not yet at full marks: write it in helpers/toy.py, "
+        "triple(); it is announced in notebooks/01_more.ipynb, where check_exercise('triple') checks it")
+    assert "\ntriple: 0 / 3" in printed and "\ndouble: 0 / 2" in printed and "\nhalf:" not in printed
+    assert main(["--root", str(student), "grade", str(student)]) == 0  # a student checking their own copy
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("next: exercise triple, ")

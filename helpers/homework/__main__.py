@@ -13,7 +13,7 @@ from .classroom import exercises_through, grade_all, reference_submission
 from .grade import grade
 from .gradescope import write_autograder
 from .markers import MarkerError, scan
-from .release import release
+from .release import MANIFEST, exercise_manifest, release
 from .sandbox import LAYERS, best_layer, layer_works
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grading {result.student} with the tests of {root} (sandbox: {result.sandbox}, "
                   f"{result.seconds:.1f} s)")
             print(result.table())
-            print(feedback(result))
+            print(feedback(result, _places(root)))
             for error in result.errors:
                 print(f"error: {error}", file=sys.stderr)
             if args.json:
@@ -113,8 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def feedback(result) -> str:
-    """Per exercise not yet full marks: why, the failing visible tests with their messages, what to do next.
+def _places(root: Path) -> dict:
+    """Per exercise, ``{"where": [...], "notebook": ...}``: from the solutions' markers, or a release's
+    homework.json. Empty when neither is there."""
+    catalogue = scan(root, require_tests=False)
+    if catalogue.exercises:
+        return exercise_manifest(catalogue)["exercises"]
+    manifest = root / MANIFEST
+    return json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if manifest.is_file() else {}
+
+
+def feedback(result, places: dict | None = None) -> str:
+    """Per exercise not yet full marks: why, the failing visible tests with their messages; then the next
+    thing to look at: the first such exercise in course order, where to write it and where it is checked.
     Hidden tests appear by name and outcome only."""
     lines = []
     for exercise in result.exercises:
@@ -134,6 +145,15 @@ def feedback(result) -> str:
                 lines.append(f"  {name}: {test.outcome}{': ' + message if message else ''}")
         if exercise.flags:
             lines.append("  flagged for the instructor to read: " + "; ".join(exercise.flags[:3]))
+    unfinished = [e for e in result.exercises if e.score < e.points or e.errors]
+    if unfinished:
+        first = unfinished[0]
+        place = (places or {}).get(first.name, {})
+        where = "; ".join(place.get("where", [])) or "its marker lines"
+        notebook = place.get("notebook")
+        checked = f"; it is announced in {notebook}, where check_exercise({first.name!r}) checks it" if notebook else ""
+        lines.append(f"\nnext: exercise {first.name}, the first one in course order not yet at full marks: write "
+                     f"it in {where}{checked}")
     return "\n".join(lines)
 
 

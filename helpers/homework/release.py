@@ -442,7 +442,7 @@ def find_leaks(catalogue: Catalogue, outdir: Path) -> list[str]:
     return problems
 
 
-def _manifest(catalogue: Catalogue) -> dict:
+def exercise_manifest(catalogue: Catalogue) -> dict:
     """homework.json: the exercises in course order, each with its points, places, hints and home notebook."""
     return {
         "exercises": {
@@ -569,7 +569,7 @@ def _write_release(root: Path, outdir: Path, catalogue: Catalogue, files: list[s
             shutil.copy2(source, target)
         if any(r.kind == "SOLUTION" for r in regions):
             stubbed.append(name)
-    (outdir / MANIFEST).write_text(json.dumps(_manifest(catalogue), indent=2) + "\n", encoding="utf-8")
+    (outdir / MANIFEST).write_text(json.dumps(exercise_manifest(catalogue), indent=2) + "\n", encoding="utf-8")
     (outdir / STUDENT_SHEET).write_text(_student_sheet(catalogue), encoding="utf-8")
     return stubbed
 
