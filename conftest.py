@@ -34,7 +34,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-_COPIES: dict[str, Path | None] = {}
+_COPIES: dict[str, Path] = {}
+_HAS_HOMES: list[bool] = []  # scanned once per test process
 
 
 def progressive_copy(notebook: Path) -> Path | None:
@@ -43,15 +44,16 @@ def progressive_copy(notebook: Path) -> Path | None:
     ``HOMEWORK_PROGRESSIVE=0``."""
     if os.environ.get("HOMEWORK_PROGRESSIVE", "1") == "0" or notebook.parent != ROOT / "notebooks":
         return None
-    if notebook.stem not in _COPIES:
-        from helpers.homework import scan, solved_through
+    from helpers.homework import scan, solved_through
 
-        if not scan(ROOT, require_tests=False).homes:
-            _COPIES[notebook.stem] = None
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="progressive-"))
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            _COPIES[notebook.stem] = solved_through(ROOT, folder / "course", notebook.stem)
+    if not _HAS_HOMES:
+        _HAS_HOMES.append(bool(scan(ROOT, require_tests=False).homes))
+    if not _HAS_HOMES[0]:
+        return None
+    if notebook.stem not in _COPIES:
+        folder = Path(tempfile.mkdtemp(prefix="progressive-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _COPIES[notebook.stem] = solved_through(ROOT, folder / "course", notebook.stem)
     return _COPIES[notebook.stem]
 
 

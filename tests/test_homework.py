@@ -120,8 +120,7 @@ def test_notebooks_run_against_the_copy_solved_up_to_them(catalogue, monkeypatch
     assert os.environ["PYTHONPATH"] == "/somewhere"
     through = {name for name, home in catalogue.homes.items() if home.notebook <= notebook.relative_to(ROOT).as_posix()}
     assert "fgsm-step" in through and "nes" not in through
-    solved = scan(ROOT).exercises
-    for name, exercise in solved.items():
+    for name, exercise in catalogue.exercises.items():
         for region in exercise.regions:
             if region.cell is not None:
                 continue

@@ -495,7 +495,7 @@ def scan_checks(notebook: dict, path: str) -> list[tuple[str, int]]:
     return found
 
 
-def _homes(checks: list[tuple[str, str, int]], exercises: dict[str, "Exercise"], require: bool) -> dict[str, Home]:
+def _homes(checks: list[tuple[str, str, int]], exercises: dict[str, Exercise], require: bool) -> dict[str, Home]:
     """The home of each exercise from the check cells ``(exercise, notebook, cell)``, in file order; checked."""
     homes: dict[str, Home] = {}
     for name, notebook, cell in checks:
