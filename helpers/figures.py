@@ -75,12 +75,19 @@ def attack_as_optimisation(path: Path) -> None:
 
 def pluggable_gradient(path: Path) -> None:
     """02: one attack loop; white box and black box differ only in where the gradient comes from."""
-    fig, ax = plt.subplots(figsize=(11, 3.6))
+    fig, ax = plt.subplots(figsize=(11, 4.3))
     ax.set_xlim(0, 11)
-    ax.set_ylim(0, 3.6)
+    ax.set_ylim(-0.7, 3.6)
     ax.set_axis_off()
-    _box(ax, 0.2, 1.2, 3.0, 1.3, "pgd(model, x, ...)", "step: x + alpha * sign(g)\nproject to eps-ball, clamp [0, 1]",
-         "#cfe2f3")
+    _box(ax, 0.2, 1.2, 3.0, 1.3, "pgd(model, x, ...)",
+         r"step: $x + \alpha\,\mathrm{sign}(g)$" "\nproject to eps-ball, clamp [0, 1]", "#cfe2f3")
+    # What g is: up the true label's loss, or (targeted) down the target's loss, as attack_objective defines it
+    ax.text(0.1, 0.85, r"non-targeted: $g = \nabla_x L(x, y_\mathrm{true})$" "\n"
+            r"    step up the true label's loss" "\n"
+            r"targeted: $g = -\nabla_x L(x, y_\mathrm{target})$, so the step is" "\n"
+            r"    $x - \alpha\,\mathrm{sign}(\nabla_x L(x, y_\mathrm{target}))$" "\n"
+            r"    step down the target's loss",
+            ha="left", va="top", fontsize=9, linespacing=1.6, color="#1f3b73")
     rows = [
         ("autograd_grad", "white box: backprop\n1 forward + 1 backward", "#fde9c9", 2.55),
         ("FiniteDifference", "black box: 2 queries\nper pixel (301,056 on ImageNet)", "#d9ead3", 1.3),
