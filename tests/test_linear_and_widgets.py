@@ -2,10 +2,15 @@ import numpy as np
 import pytest
 import torch
 
+from torch import nn
+
 from helpers.linear import (
+    SaturatingTanh,
     activation_change_by_dimension,
     best_linf_step_versus_random,
     l2_perturbation,
+    linear_regime_share,
+    logit_linearity_along_fgsm,
     sign_perturbation,
 )
 
@@ -36,6 +41,61 @@ def test_no_random_corner_of_the_ball_beats_the_gradient_sign():
     assert result["fgsm"] == pytest.approx(0.1 * np.abs(g).sum())
     assert result["best_random"] < result["fgsm"]
     assert abs(result["mean_random"]) < 0.1 * result["fgsm"]
+
+
+def _mlp(activation: nn.Module, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 32), activation, nn.Linear(32, 5))
+
+
+def test_saturating_tanh_has_slope_one_at_zero_and_saturates_at_one_over_s():
+    a = torch.tensor([-100.0, -1e-4, 0.0, 1e-4, 100.0])
+    out = SaturatingTanh(4.0)(a)
+    assert out[2] == 0 and out[3] / 1e-4 == pytest.approx(1.0, rel=1e-3)  # slope 1 near zero
+    assert out[-1] == pytest.approx(0.25) and out[0] == pytest.approx(-0.25)  # bounded by 1/s
+    assert torch.allclose(SaturatingTanh(1.0)(a), torch.tanh(a))
+
+
+def test_a_linear_model_is_exactly_its_linearisation_along_fgsm():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 5)).train()
+    x = 0.25 + 0.5 * torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    before = x.clone()
+    result = logit_linearity_along_fgsm(model, x, None, 0.1, points=5)
+    assert result["logits"].shape == result["predicted"].shape == (5, 6, 5)
+    assert np.allclose(result["logits"], result["predicted"], atol=1e-5)
+    assert np.all(result["relative_error"] < 1e-4)
+    assert np.array_equal(result["predicted_flip"], result["flipped"])
+    assert torch.equal(x, before) and model.training  # input untouched, mode restored
+    with torch.no_grad():  # t = 0 is the clean logits, t = 1 the FGSM image's
+        assert np.allclose(result["logits"][0], model(x).numpy(), atol=1e-6)
+
+
+def test_saturating_units_bend_the_logits_along_fgsm_and_leave_their_linear_regime():
+    x = torch.rand(20, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    errors, shares = {}, {}
+    for s in (0.01, 30.0):  # almost linear, and saturating
+        model = _mlp(SaturatingTanh(s))
+        errors[s] = np.median(logit_linearity_along_fgsm(model, x, None, 0.2)["relative_error"])
+        shares[s] = linear_regime_share(model, x)["share"]
+    assert errors[0.01] < 0.01 < 0.1 < errors[30.0]
+    assert shares[0.01] == 1.0 and shares[30.0] < 0.5
+
+
+def test_linear_regime_share_counts_active_relus_and_unsaturated_tanh_units():
+    x = torch.full((3, 1, 1, 1), 0.5)
+    layer = nn.Linear(1, 4)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0], [1.0], [4.0], [-4.0]]))  # a = 0.5, 0.5 - 1, 2, -2
+        layer.bias.copy_(torch.tensor([0.0, -1.0, 0.0, 0.0]))
+    relu = linear_regime_share(nn.Sequential(nn.Flatten(), layer, nn.ReLU()), x)
+    assert relu == {"share": 0.5, "per_layer": [0.5]}  # active: a = 0.5 and 2
+    tanh = linear_regime_share(nn.Sequential(nn.Flatten(), layer, nn.Tanh()), x)
+    assert tanh["share"] == 0.5  # |a| < 0.88: a = 0.5 and -0.5
+    sigmoid = linear_regime_share(nn.Sequential(nn.Flatten(), layer, nn.Sigmoid()), x)
+    assert sigmoid["share"] == 0.5  # slope >= half of 1/4 where |a| < 1.76
+    assert linear_regime_share(nn.Sequential(nn.Flatten(), layer, nn.Tanh()), x, threshold=0.01)["share"] == 1.0
+    two = linear_regime_share(nn.Sequential(nn.Flatten(), layer, nn.ReLU(), nn.Linear(4, 2), nn.Tanh()), x)
+    assert len(two["per_layer"]) == 2 and two["share"] == pytest.approx((4 * 0.5 + 2 * two["per_layer"][1]) / 6)
 
 
 def test_fgsm_explorer_updates_the_prediction_when_the_slider_moves(lite0, cat_batch):
