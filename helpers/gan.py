@@ -24,12 +24,13 @@ from .checkpoint import code_fingerprint, resume_state, rng_state, save_checkpoi
 from .validation import check_images, check_int, check_model, check_number, check_probability, check_tensor
 
 __all__ = [
-    "BASELINE", "BASELINE_GENERATOR", "BASELINE_STEPS", "G_LOSSES", "NORMS", "Discriminator", "Generator",
+    "BASELINE", "BASELINE_GENERATOR", "BASELINE_STEPS", "G_LOSSES", "G_OPTIMIZERS", "NORMS", "Discriminator", "Generator",
     "VirtualBatchNorm", "d_loss", "dcgan_init", "g_loss_non_saturating", "g_loss_saturating", "generate",
     "recalibrate_batchnorm", "sample_latent", "train_gan", "update_average",
 ]
 
 NORMS = ("batch", "virtual")
+G_OPTIMIZERS = ("adam", "sgd")
 
 
 def _check_size(image_size: int) -> int:
@@ -399,6 +400,7 @@ def train_gan(
     real_label: float = 1.0,
     batch_size: int = 64,
     betas: tuple[float, float] = (0.5, 0.999),
+    g_optimizer: str = "adam",
     average: nn.Module | None = None,
     average_decay: float = 0.995,
     seed: int | None = None,
@@ -411,7 +413,9 @@ def train_gan(
     """Train a GAN in place: ``steps`` generator updates, each after ``k_d`` discriminator updates.
 
     Goodfellow et al. 2014, Algorithm 1, with Adam (``betas``; DCGAN's beta1 = 0.5) and a learning rate per
-    network. A discriminator update draws a real minibatch from ``data`` (N, C, S, S) in [0, 1] (shuffled
+    network. ``g_optimizer="sgd"`` trains the generator with plain stochastic gradient descent instead
+    (momentum 0.5, as Goodfellow et al. 2014): Adam divides each weight's step by the running size of its
+    gradient, so it hides a gradient that is uniformly small; SGD's steps shrink with the gradient. A discriminator update draws a real minibatch from ``data`` (N, C, S, S) in [0, 1] (shuffled
     epochs) and ``batch_size`` fresh latent codes, and minimises :func:`d_loss` with ``real_label``; the
     generator update then minimises ``g_loss`` ("non_saturating" or "saturating") on the samples of the last
     discriminator update, judged by the updated discriminator (as in PyTorch's DCGAN example: this saves a
@@ -447,6 +451,8 @@ def train_gan(
     check_number(lr_g, "lr_g", positive=True)
     if g_loss not in G_LOSSES:
         raise ValueError(f"g_loss must be one of {tuple(G_LOSSES)}, got {g_loss!r}")
+    if g_optimizer not in G_OPTIMIZERS:
+        raise ValueError(f"g_optimizer must be one of {G_OPTIMIZERS}, got {g_optimizer!r}")
     real_label = _check_real_label(real_label)
     if not check_number(average_decay, "average_decay", minimum=0.0) < 1:
         raise ValueError(f"average_decay must be in [0, 1) (e.g. 0.995: about the last 200 steps), got {average_decay!r}")
@@ -471,7 +477,8 @@ def train_gan(
     latent_dim = generator.latent_dim
     generator_loss = G_LOSSES[g_loss]
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
+    opt_g = (torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas) if g_optimizer == "adam"
+             else torch.optim.SGD(generator.parameters(), lr=lr_g, momentum=0.5))
     seed = config.seed() if seed is None else seed
     batches = _Batches(len(data), batch_size, seed)
     noise = torch.Generator().manual_seed(seed + 1)
@@ -479,6 +486,8 @@ def train_gan(
     settings = {"k_d": k_d, "lr_d": float(lr_d), "lr_g": float(lr_g), "g_loss": g_loss, "real_label": real_label,
                 "batch_size": batch_size, "betas": [float(b) for b in betas], "seed": seed, "n_samples": n_samples,
                 "average_decay": float(average_decay) if average is not None else None}
+    if g_optimizer != "adam":  # a setting only when it is not the default, so older checkpoints stay comparable
+        settings["g_optimizer"] = g_optimizer
     history: dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "sample_steps": [], "samples": []}
     start = 0
     # The code this run depends on (input checks aside): a checkpoint from other code is not resumed. The

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from helpers import config
 from helpers.gan import (
@@ -226,6 +226,35 @@ def test_k_discriminator_updates_per_generator_update_with_separate_learning_rat
     assert not G.training and not D.training
 
 
+@pytest.mark.parametrize("g_optimizer", ["adam", "sgd"])
+def test_the_generator_optimizer_sgd_steps_by_the_gradient_and_adam_by_its_sign(data, g_optimizer):
+    G, D = tiny_models()
+    g_ids, steps = {id(p) for p in G.parameters()}, []
+
+    def before(optimizer, args, kwargs):
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if {id(p) for p in params} == g_ids:
+            steps.append((type(optimizer), params, [p.detach().clone() for p in params],
+                          [p.grad.detach().clone() for p in params]))
+
+    handle = register_optimizer_step_pre_hook(before)
+    try:
+        train_gan(G, D, data, steps=1, lr_d=1e-3, lr_g=0.01, g_optimizer=g_optimizer, batch_size=8, progress=False)
+    finally:
+        handle.remove()
+    ((kind, params, weights, gradients),) = steps
+    change = torch.cat([(p.detach() - w).flatten() for p, w in zip(params, weights)])
+    gradient = torch.cat([g.flatten() for g in gradients])
+    if g_optimizer == "sgd":  # the first step of SGD with momentum: -lr * gradient
+        assert kind is torch.optim.SGD
+        assert torch.allclose(change, -0.01 * gradient, rtol=1e-4, atol=1e-7)  # float32 rounding of w + step
+    else:  # Adam's first step: -lr * gradient / |gradient|, whatever the gradient's size
+        assert kind is torch.optim.Adam
+        large = gradient.abs() > 1e-4  # beyond Adam's eps (1e-8)
+        assert torch.allclose(change[large], -0.01 * gradient[large].sign(), rtol=1e-3)
+        assert change.abs().max() <= 0.01 * (1 + 1e-4)
+
+
 def test_training_moves_the_losses_and_does_not_modify_the_data(data):
     before = data.clone()
     G, D = tiny_models()
@@ -276,6 +305,9 @@ def test_a_finished_run_resumes_at_once_and_other_settings_are_refused(tmp_path,
     with pytest.raises(ValueError, match="other settings"):
         train_gan(G2, D2, data, steps=4, lr_d=1e-4, lr_g=1e-4, batch_size=8, checkpoint=path, progress=False,
                   average=copy.deepcopy(G2))
+    with pytest.raises(ValueError, match="other settings"):  # the generator's optimizer is a setting too
+        train_gan(G2, D2, data, steps=2, lr_d=1e-4, lr_g=1e-4, batch_size=8, checkpoint=path, progress=False,
+                  g_optimizer="sgd")
     with pytest.raises(ValueError, match="beyond steps=1"):
         train_gan(G2, D2, data, steps=1, lr_d=1e-4, lr_g=1e-4, batch_size=8, checkpoint=path, progress=False)
 
