@@ -17,6 +17,7 @@ The notebooks in ``notebooks/`` show and explain; the modules here compute. One 
 - :mod:`helpers.detector`  a SafetyNet-style detector of adversarial inputs
 - :mod:`helpers.robustness` the robustness table with its gradient-masking checks
 - :mod:`helpers.gan`       a DCGAN, its losses, virtual batchnorm and a training loop
+- :mod:`helpers.gan_ablation` many short GAN trainings side by side, summarised over seeds
 - :mod:`helpers.metrics`   how good generated digits are: Frechet distance, confident share, classes
 - :mod:`helpers.latent`    walks in a generator's latent space
 - :mod:`helpers.horses`    horses and zebras: synthetic unpaired domains, and the horse2zebra folders
