@@ -3,8 +3,11 @@
 Latent codes are float tensors (N, D) drawn from N(0, I); a path between two codes is (steps, D). An
 attribute is a number per image (e.g. :func:`ink`, the stroke thickness proxy); an attribute direction is a
 difference of mean codes (Radford et al. 2016's latent arithmetic), and :func:`monotonicity` measures
-whether moving along it changes the attribute monotonically. Every tensor must be finite, floating and of
-the stated shape (``ValueError`` otherwise, ``TypeError`` for a non-tensor).
+whether moving along it changes the attribute monotonically. Radford et al.'s figure of arithmetic with
+*concepts* ("smiling woman" - "neutral woman" + "neutral man") is :func:`latent_arithmetic` on the mean
+codes of a few exemplars each (:func:`concept_code`), chosen by a rule (:func:`pick_exemplars`), and shown
+with small noise around the result (:func:`neighbours`). Every tensor must be finite, floating and of the
+stated shape (``ValueError`` otherwise, ``TypeError`` for a non-tensor).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import torch
 from torch import nn
 
 from .gan import generate
-from .validation import check_images, check_labels, check_model, check_number, check_tensor
+from .validation import check_images, check_int, check_labels, check_model, check_number, check_tensor
 
-__all__ = ["attribute_direction", "ink", "lerp", "monotonicity", "slerp", "walk"]
+__all__ = ["attribute_direction", "concept_code", "ink", "latent_arithmetic", "lerp", "monotonicity", "neighbours",
+           "pick_exemplars", "slerp", "walk"]
 
 
 def _check_pair(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> None:
@@ -138,3 +142,69 @@ def monotonicity(values: torch.Tensor, alphas: torch.Tensor) -> dict[str, float]
         "monotone_examples": float(rising.all(axis=0).mean()),
     }
 
+
+def pick_exemplars(scores: torch.Tensor, eligible: torch.Tensor, k: int, *, largest: bool = True) -> torch.Tensor:
+    """Indices (k,) (int64) of the ``k`` eligible codes with the largest scores (``largest=False``: the
+    smallest), the most extreme first: a rule that picks a concept's exemplars, e.g. the three thickest of
+    the codes that the classifier confidently calls a 7.
+
+    ``scores`` (N,): the attribute of each code's image (e.g. :func:`ink`); ``eligible`` (N,) bool: which
+    codes may be picked. Ties keep the lower index first. ``ValueError`` if fewer than ``k`` are eligible.
+    """
+    check_tensor(scores, "scores", ndim=1, shape="(N,)")
+    if not isinstance(eligible, torch.Tensor) or eligible.dtype != torch.bool or eligible.shape != scores.shape:
+        got = f"dtype {eligible.dtype}, shape {tuple(eligible.shape)}" if isinstance(eligible, torch.Tensor) \
+            else type(eligible).__name__
+        raise ValueError(f"eligible must be a bool tensor (N,) with N = len(scores) = {len(scores)}, got {got}; "
+                         "build it with a comparison, e.g. (labels == 7) & (confidence >= 0.9)")
+    check_int(k, "k")
+    if not isinstance(largest, bool):
+        raise TypeError(f"largest must be True or False, got {largest!r}")
+    candidates = eligible.nonzero().flatten()
+    if len(candidates) < k:
+        raise ValueError(f"only {len(candidates)} eligible codes, fewer than k = {k}: sample more codes or "
+                         "relax the rule that makes them eligible")
+    order = scores[candidates].argsort(descending=largest, stable=True)
+    return candidates[order[:k]]
+
+
+def concept_code(codes: torch.Tensor) -> torch.Tensor:
+    """The code (D,) of a concept: the mean of its exemplars' codes (K, D), K >= 1.
+
+    Radford et al. (2016) averaged three exemplars per concept: one code's image varies in more than the
+    concept (pose, style), and the average keeps what the exemplars share. The mean of K independent N(0, I)
+    codes is shorter than a typical code (norm about sqrt(D / K)).
+    """
+    check_tensor(codes, "codes", ndim=2, shape="(K, D)")
+    return codes.mean(dim=0)
+
+
+def latent_arithmetic(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Concept A - concept B + concept C: ``concept_code(a) - concept_code(b) + concept_code(c)``, (D,), from
+    the exemplar codes of each, (K_a, D), (K_b, D) and (K_c, D) (the K may differ, D may not).
+
+    With A and B the same kind of thing differing in one attribute ("thick 7", "thin 7"), A - B is that
+    attribute, and the result is C with it ("thin 1" -> "thick 1"): Radford et al. 2016, Fig. 7.
+    """
+    for name, codes in (("a", a), ("b", b), ("c", c)):
+        check_tensor(codes, name, ndim=2, shape="(K, D)")
+    if not a.shape[1] == b.shape[1] == c.shape[1]:
+        raise ValueError(f"a, b and c must hold codes of the same length D, got {tuple(a.shape)}, {tuple(b.shape)} "
+                         f"and {tuple(c.shape)}")
+    return concept_code(a) - concept_code(b) + concept_code(c)
+
+
+def neighbours(code: torch.Tensor, n: int, scale: float, seed: int) -> torch.Tensor:
+    """``n`` codes (n, D) near ``code`` (D,): the code plus N(0, scale^2 I) noise, except the middle one
+    (index n // 2), which is the code itself, so that a 3 x 3 grid of their images shows the code's own image
+    in the centre (as Radford et al. 2016, Fig. 7, with their uniform noise of +-0.25). ``scale`` >= 0 is in
+    the units of the code (N(0, I) codes: a scale of 0.25 moves each coordinate by a quarter of its spread);
+    ``seed`` (an int >= 0) fixes the noise. ``code`` is not modified.
+    """
+    check_tensor(code, "code", ndim=1, shape="(D,)")
+    check_int(n, "n")
+    scale = check_number(scale, "scale", minimum=0.0)
+    check_int(seed, "seed", minimum=0)
+    noise = torch.randn(n, len(code), generator=torch.Generator().manual_seed(seed), dtype=code.dtype)
+    noise[n // 2] = 0
+    return code + scale * noise

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.latent import attribute_direction, ink, lerp, monotonicity, slerp, walk
+from helpers.latent import (attribute_direction, concept_code, ink, latent_arithmetic, lerp, monotonicity, neighbours,
+                            pick_exemplars, slerp, walk)
 
 
 def test_lerp_is_evenly_spaced_from_end_to_end():
@@ -104,3 +105,57 @@ def test_monotonicity_of_noise_is_about_zero_and_bad_arguments_raise():
         monotonicity(values, torch.arange(10.0).flip(0))
     with pytest.raises(ValueError, match="values"):
         monotonicity(values[:, 0], torch.arange(10.0))
+
+
+def test_pick_exemplars_takes_the_extremes_of_the_eligible_codes():
+    scores = torch.tensor([0.5, 0.9, 0.1, 0.8, 0.2, 0.95])
+    eligible = torch.tensor([True, True, True, True, True, False])  # the largest score is not eligible
+    assert pick_exemplars(scores, eligible, 2).tolist() == [1, 3]
+    assert pick_exemplars(scores, eligible, 2, largest=False).tolist() == [2, 4]
+    assert pick_exemplars(torch.zeros(4), torch.ones(4, dtype=torch.bool), 3).tolist() == [0, 1, 2]  # ties: in order
+    with pytest.raises(ValueError, match="only 1 eligible"):
+        pick_exemplars(scores, torch.tensor([False] * 5 + [True]), 2)
+    with pytest.raises(ValueError, match="eligible must be a bool"):
+        pick_exemplars(scores, eligible.float(), 2)
+
+
+def test_concept_arithmetic_is_the_difference_of_mean_codes():
+    a = torch.tensor([[1.0, 0.0], [3.0, 0.0]])  # "thick": mean (2, 0)
+    b = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])  # "thin": mean (0, 0), a different count
+    c = torch.tensor([[0.0, 5.0]])  # another concept
+    assert concept_code(a).tolist() == [2.0, 0.0]
+    assert latent_arithmetic(a, b, c).tolist() == [2.0, 5.0]
+    assert torch.allclose(latent_arithmetic(a, a, c), concept_code(c))  # A - A + C = C
+    assert a.tolist() == [[1.0, 0.0], [3.0, 0.0]]  # the inputs are not modified
+    with pytest.raises(ValueError, match="same length D"):
+        latent_arithmetic(a, b, torch.zeros(1, 3))
+    with pytest.raises(ValueError, match=r"codes must have 2 dimensions"):
+        concept_code(torch.zeros(3))
+
+
+def test_arithmetic_moves_the_attribute_of_another_concept():
+    # The stand-in generator: ink grows with z[:, 0]; "the digit" is the sign of z[:, 1]
+    G = InkGenerator()
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(400, 4, generator=g)
+    amount = ink(G(z))
+    upper, lower = (z[:, 1] - 1).abs() < 0.2, (z[:, 1] + 1).abs() < 0.2  # two "digits"
+    thick_a = z[pick_exemplars(amount, upper, 3)]
+    thin_a = z[pick_exemplars(amount, upper, 3, largest=False)]
+    thin_c = z[pick_exemplars(amount, lower, 3, largest=False)]
+    result = latent_arithmetic(thick_a, thin_a, thin_c)
+    assert (result[1] + 1).abs() < 0.5  # still the other "digit"
+    assert ink(G(result[None])) > ink(G(thin_c)).max()  # thicker than any of C's exemplars
+
+
+def test_neighbours_put_the_code_in_the_middle_and_noise_of_the_given_scale_around_it():
+    code = torch.tensor([1.0, -2.0, 0.5, 0.0])
+    near = neighbours(code, 9, 0.25, seed=0)
+    assert near.shape == (9, 4) and torch.equal(near[4], code)
+    assert torch.equal(near, neighbours(code, 9, 0.25, seed=0))  # the seed fixes the noise
+    spread = (neighbours(code, 4001, 0.25, seed=1) - code).std()
+    assert spread == pytest.approx(0.25, rel=0.05)
+    assert torch.equal(neighbours(code, 3, 0.0, seed=0), code.expand(3, 4))
+    assert code.tolist() == [1.0, -2.0, 0.5, 0.0]
+    with pytest.raises(ValueError, match="scale must be"):
+        neighbours(code, 9, -0.1, seed=0)
