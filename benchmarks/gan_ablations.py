@@ -12,9 +12,10 @@
    06 uses).
 
 Prints milliseconds per run-step (one generator step of one run, with its discriminator step) and each
-way's speed-up over the first. On a CPU the convolutions of one run already keep a core busy, so batching
-gains nothing; separate processes use every core without splitting each small convolution between them.
-Run it on a quiet machine: the load average is printed before and after.
+way's speed-up over the first. Measured on 2 cores (benchmarks/README.md): once both cores are busy the
+last three differ little, so batching gains nothing on a CPU; notebook 06 uses processes because a run's
+result then depends on its seed alone. Run it on a quiet machine: the load average is printed before and
+after.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ a head start, a discriminator that lags). A run is an :class:`AblationRun`; :fun
 trains a list of them, each in a worker process with one CPU thread. The runs are independent, so this uses
 every core at once, and each run's result depends only on its own settings: not on the number of workers or
 threads, nor on the order the runs finish in. (Training several small GANs as one batched model, with
-grouped convolutions, was measured too and is no faster on a CPU: ``benchmarks/gan_ablations.py``.)
+grouped convolutions, was measured too: on a CPU it is no faster than using the cores for separate runs,
+``benchmarks/gan_ablations.py``.)
 
 Images are float tensors (N, C, S, S) in [0, 1], latent codes (N, latent_dim), as in :mod:`helpers.gan`.
 """
