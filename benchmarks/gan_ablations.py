@@ -27,9 +27,9 @@ import time
 import torch
 from torch import nn
 
+from helpers.digits import load_digits
 from helpers.gan import BASELINE, BASELINE_GENERATOR, Discriminator, Generator, sample_latent, train_gan
 from helpers.gan_ablation import AblationRun, train_ablation_runs
-from helpers.digits import load_digits
 
 
 def one_after_another(runs: int, steps: int, threads: int) -> float:

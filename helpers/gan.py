@@ -24,7 +24,8 @@ from .checkpoint import code_fingerprint, resume_state, rng_state, save_checkpoi
 from .validation import check_images, check_int, check_model, check_number, check_probability, check_tensor
 
 __all__ = [
-    "BASELINE", "BASELINE_GENERATOR", "BASELINE_STEPS", "G_LOSSES", "G_OPTIMIZERS", "NORMS", "Discriminator", "Generator",
+    "BASELINE", "BASELINE_GENERATOR", "BASELINE_STEPS", "G_LOSSES", "G_OPTIMIZERS", "NORMS", "Discriminator",
+    "Generator",
     "VirtualBatchNorm", "d_loss", "dcgan_init", "g_loss_non_saturating", "g_loss_saturating", "generate",
     "recalibrate_batchnorm", "sample_latent", "train_gan", "update_average",
 ]

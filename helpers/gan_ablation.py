@@ -151,7 +151,8 @@ def _train_in_worker(run: AblationRun, z_probe: np.ndarray) -> dict:
 
 def _cost(run: AblationRun) -> float:
     """A run's rough cost in baseline steps: k_d D updates per step; virtual batchnorm about 1.6x."""
-    return (run.steps * (1 + int(run.changes.get("k_d", 1))) / 2 + run.head_start / 2) * (1.6 if run.norm == "virtual" else 1)
+    steps = run.steps * (1 + int(run.changes.get("k_d", 1))) / 2 + run.head_start / 2
+    return steps * (1.6 if run.norm == "virtual" else 1.0)
 
 
 def _train_with_one_thread(run: AblationRun, z_probe: torch.Tensor) -> dict:

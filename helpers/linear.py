@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .attacks import attack_objective, attacking, fgsm
+from .gradients import autograd_grad
 from .validation import (call_model, check_array, check_images, check_int, check_labels, check_model, check_number,
                          check_tensor)
 
@@ -112,9 +114,6 @@ def fgsm_loss_change(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, 
     first-order change, ``eps * ||g||_1`` where nothing is clamped) and ``"actual"`` = ``L(x + eta) - L(x)``.
     ``y``: int64 (N,) or None; ``eps_list``: a non-empty sequence of numbers >= 0.
     """
-    from .attacks import attack_objective, attacking
-    from .gradients import autograd_grad
-
     check_model(model)
     check_images(x, channels=None)
     if y is not None:
@@ -232,8 +231,6 @@ def logit_linearity_along_fgsm(
 
     The model runs in eval mode (restored after); ``x`` is not modified.
     """
-    from .attacks import attacking, fgsm
-
     check_model(model)
     check_images(x, channels=None)
     eps = check_number(eps, "eps", minimum=0.0)
